@@ -1,0 +1,151 @@
+"""Tracking AWS-RunPatchBaseline commands with as few API calls as the answers allow.
+
+One poll reads the counters of every active command in one ListCommands page per 50 commands.
+A command's invocations are listed (one call per 50 instances) only when it has completed, or
+when one of its instances has passed its deadline, or when the caller needs each completion at
+once (``eager``). Completed counts alone are enough to free concurrency slots and to count
+errors, so most of a wave is steered by the cheap counters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from patchwave.clock import Clock
+from patchwave.fleet import Fleet, Invocation, PatchCommand, chunks
+
+
+@dataclass
+class TrackedCommand:
+    command_id: str
+    operation: str
+    members: tuple[str, ...]
+    sent_at: dt.datetime
+    deadline: dt.datetime
+    completed: int = 0
+    errors: int = 0
+    finished: dict[str, Invocation] = field(default_factory=dict)
+    abandoned: set[str] = field(default_factory=set)  # given up on by the caller (cancelled)
+    deadline_checked: bool = False
+    done: bool = False
+
+    @property
+    def in_flight(self) -> int:
+        """Instances still holding a slot, by the fleet's own count (conservative)."""
+        return len(self.members) - self.completed
+
+
+@dataclass
+class PollResult:
+    finished: list[tuple[TrackedCommand, Invocation]] = field(default_factory=list)
+    overdue: list[tuple[TrackedCommand, str]] = field(default_factory=list)
+    completions: list[tuple[TrackedCommand, int]] = field(default_factory=list)
+
+    @property
+    def new_completions(self) -> int:
+        return sum(count for _, count in self.completions)
+
+
+class CommandTracker:
+    def __init__(self, fleet: Fleet, clock: Clock, eager: frozenset[str] = frozenset()) -> None:
+        self.fleet = fleet
+        self.clock = clock
+        self.eager = eager  # operations whose every completion is listed at once
+        self.active: dict[str, TrackedCommand] = {}
+        self.all: list[TrackedCommand] = []
+
+    def send(
+        self,
+        instance_ids: Sequence[str],
+        *,
+        operation: str,
+        reboot_option: str,
+        snapshot_id: str,
+        run_id: str,
+        deadline: dt.datetime,
+        install_override: Sequence[str] = (),
+        timeout_seconds: int = 600,
+    ) -> list[TrackedCommand]:
+        sent: list[TrackedCommand] = []
+        for chunk in chunks(list(instance_ids)):
+            command = PatchCommand(
+                instance_ids=tuple(chunk),
+                operation=operation,  # type: ignore[arg-type]
+                reboot_option=reboot_option,  # type: ignore[arg-type]
+                snapshot_id=snapshot_id,
+                run_id=run_id,
+                install_override=tuple(install_override),
+                timeout_seconds=timeout_seconds,
+            )
+            command_id = self.fleet.send_patch_command(command)
+            tracked = TrackedCommand(command_id, operation, tuple(chunk), self.clock.now(), deadline)
+            self.active[command_id] = tracked
+            self.all.append(tracked)
+            sent.append(tracked)
+        return sent
+
+    def poll(self) -> PollResult:
+        """Read counters; list what completed or is overdue; report what finished."""
+        result = PollResult()
+        if not self.active:
+            return result
+        progress = self.fleet.command_progress(list(self.active))
+        now = self.clock.now()
+        for command_id, tracked in list(self.active.items()):
+            state = progress.get(command_id)
+            if state is None:
+                continue
+            grew = state.completed_count - tracked.completed
+            tracked.completed, tracked.errors = state.completed_count, state.error_count
+            if grew > 0:
+                result.completions.append((tracked, grew))
+            complete = state.completed_count >= len(tracked.members)
+            overdue = now >= tracked.deadline and not tracked.deadline_checked
+            if complete or overdue or (tracked.operation in self.eager and grew > 0):
+                self._list(tracked, result, now)
+            if complete:
+                tracked.done = True
+                del self.active[command_id]
+        return result
+
+    def _list(self, tracked: TrackedCommand, result: PollResult, now: dt.datetime) -> None:
+        for invocation in self.fleet.list_invocations(tracked.command_id):
+            iid = invocation.instance_id
+            if iid in tracked.finished or iid in tracked.abandoned:
+                continue
+            if invocation.finished:
+                tracked.finished[iid] = invocation
+                result.finished.append((tracked, invocation))
+            elif now >= tracked.deadline:
+                result.overdue.append((tracked, iid))
+        if now >= tracked.deadline:
+            tracked.deadline_checked = True
+
+    def abandon(self, tracked: TrackedCommand, instance_ids: Sequence[str]) -> None:
+        """Give up on instances past their deadline: cancel them, stop waiting for them."""
+        wanted = [i for i in instance_ids if i not in tracked.finished]
+        if wanted:
+            self.fleet.cancel_command(tracked.command_id, wanted)
+            tracked.abandoned.update(wanted)
+        if set(tracked.members) <= set(tracked.finished) | tracked.abandoned:
+            tracked.done = True
+            self.active.pop(tracked.command_id, None)
+
+    def slots_in_use(self, operation: str | None = None) -> int:
+        return sum(
+            t.in_flight for t in self.active.values() if operation is None or t.operation == operation
+        )
+
+    def in_flight(self, operation: str | None = None) -> list[tuple[dt.datetime, int]]:
+        """(sent at, instances still running) of each active command."""
+        return [
+            (t.sent_at, t.in_flight)
+            for t in self.active.values()
+            if t.in_flight > 0 and (operation is None or t.operation == operation)
+        ]
+
+    def next_deadline(self) -> dt.datetime | None:
+        pending = [t.deadline for t in self.active.values() if not t.deadline_checked]
+        return min(pending) if pending else None

@@ -1,0 +1,208 @@
+"""Patch windows as code: the shape of ``config/windows.yaml``.
+
+A window is what a Systems Manager maintenance window plus a Run Command task would be, with
+ordered waves instead of one task: targets, schedule, duration and cutoff, operation, reboot
+option, and per-wave rate control.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from typing import Literal
+
+from croniter import croniter
+from pydantic import Field, field_validator, model_validator
+
+from patchwave.config.baselines import Strict
+from patchwave.ratespec import parse_rate
+
+PATCH_GROUP_TAG_KEYS = ("Patch Group", "PatchGroup")
+INSTANCE_ID = re.compile(r"^(i-[0-9a-f]{8}([0-9a-f]{9})?|mi-[0-9a-f]{17})$")
+NAME = r"^[a-zA-Z0-9_.\-]{1,64}$"
+
+RebootMode = Literal["if_needed", "never", "controlled"]
+Operation = Literal["Install", "Scan"]
+
+
+def check_tag_key(key: str) -> str:
+    """Tag keys are case-sensitive; a near miss of ``Patch Group`` is a mistake, not a tag."""
+    for proper in PATCH_GROUP_TAG_KEYS:
+        if key not in PATCH_GROUP_TAG_KEYS and key.replace(" ", "").lower() == proper.replace(" ", "").lower():
+            raise ValueError(f"tag key {key!r} must be spelled {proper!r} (tag keys are case-sensitive)")
+    if not key or len(key) > 128:
+        raise ValueError(f"tag key {key!r} must be 1 to 128 characters")
+    return key
+
+
+def check_rate(value: str) -> str:
+    parse_rate(value)
+    return value
+
+
+class Schedule(Strict):
+    """When the window opens: a cron expression in an IANA time zone."""
+
+    cron: str = Field(description="Five-field cron expression, e.g. '0 3 * * SUN'.")
+    timezone: str = Field(default="UTC", description="IANA time zone, e.g. 'Europe/Paris'.")
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, cron: str) -> str:
+        if len(cron.split()) != 5 or not croniter.is_valid(cron):
+            raise ValueError("not a valid five-field cron expression")
+        return cron
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, timezone: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("not an IANA time zone") from exc
+        return timezone
+
+
+class Targets(Strict):
+    """Which managed instances a window covers: every criterion given must match."""
+
+    tags: dict[str, list[str]] = Field(default_factory=dict)
+    patch_groups: list[str] = Field(default_factory=list)
+    instance_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, values in tags.items():
+            check_tag_key(key)
+            if not values:
+                raise ValueError(f"tag {key!r} lists no values")
+        return tags
+
+    @field_validator("instance_ids")
+    @classmethod
+    def _ids(cls, ids: list[str]) -> list[str]:
+        for instance_id in ids:
+            if not INSTANCE_ID.match(instance_id):
+                raise ValueError(f"{instance_id!r} is not an instance id (i-… or mi-…)")
+        return ids
+
+    @model_validator(mode="after")
+    def _something(self) -> Targets:
+        if not (self.tags or self.patch_groups or self.instance_ids):
+            raise ValueError("targets need tags, patch_groups or instance_ids")
+        return self
+
+
+class WaveSelector(Strict):
+    """Which of the remaining targets a wave takes: by tag, by count, or by percentage."""
+
+    tags: dict[str, list[str]] | None = None
+    count: int | None = Field(default=None, ge=1, le=1_000_000)
+    percent: float | None = Field(default=None, gt=0, le=100)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for key in tags or {}:
+            check_tag_key(key)
+        return tags
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WaveSelector:
+        given = [x for x in (self.tags, self.count, self.percent) if x is not None]
+        if len(given) != 1:
+            raise ValueError("a selector takes exactly one of tags, count or percent")
+        return self
+
+
+class Wave(Strict):
+    """One stage of a window, with its own rate control."""
+
+    name: str = Field(pattern=NAME)
+    select: WaveSelector | None = Field(
+        default=None, description="Omit for 'the rest'; the last wave always takes the rest."
+    )
+    max_concurrency: str = Field(default="10%", description='"N" or "N%" of the wave.')
+    max_errors: str = Field(default="0", description='"N" or "N%" of the wave tolerated.')
+    require_approval: bool = False
+
+    @field_validator("max_concurrency", "max_errors")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        return check_rate(value)
+
+    @field_validator("max_concurrency")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if parse_rate(value)[0] == 0:
+            raise ValueError("max_concurrency must be at least 1 (or 1%)")
+        return value
+
+
+class Timeouts(Strict):
+    """Deadlines so that no run waits forever."""
+
+    install_minutes: int = Field(default=120, ge=1, le=2880)
+    scan_minutes: int = Field(default=30, ge=1, le=600)
+    reboot_minutes: int = Field(default=20, ge=1, le=600)
+
+
+class Window(Strict):
+    """A scheduled patch window."""
+
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    schedule: Schedule
+    duration_hours: int = Field(default=4, ge=1, le=24)
+    cutoff_hours: int = Field(default=1, ge=0, le=23)
+    targets: Targets
+    operation: Operation = "Install"
+    reboot: RebootMode = "if_needed"
+    reboot_concurrency: str = Field(default="10%", description="Controlled reboots at once.")
+    install_override: list[str] = Field(
+        default_factory=list, description="Install only these patch ids (InstallOverrideList)."
+    )
+    health_check: bool = True
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    waves: list[Wave] = Field(min_length=1)
+
+    @field_validator("reboot_concurrency")
+    @classmethod
+    def _reboot_rate(cls, value: str) -> str:
+        return check_rate(value)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Window:
+        if self.cutoff_hours >= self.duration_hours:
+            raise ValueError(
+                f"cutoff_hours {self.cutoff_hours} must be less than duration_hours "
+                f"{self.duration_hours}"
+            )
+        seen: set[str] = set()
+        for wave in self.waves:
+            if wave.name in seen:
+                raise ValueError(f"waves: two waves are named {wave.name!r}")
+            seen.add(wave.name)
+        return self
+
+
+class WindowsFile(Strict):
+    """``config/windows.yaml``."""
+
+    windows: list[Window] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> WindowsFile:
+        seen: set[str] = set()
+        for window in self.windows:
+            if window.name in seen:
+                raise ValueError(f"windows: two windows are named {window.name!r}")
+            seen.add(window.name)
+        return self
+
+    def get(self, name: str) -> Window:
+        for window in self.windows:
+            if window.name == name:
+                return window
+        raise KeyError(name)

@@ -1,0 +1,174 @@
+"""The Fleet port: the few verbs a patch run needs, and the records they exchange.
+
+Flows and the domain see only this protocol. ``patchwave.sim`` implements it in process with a
+seeded fleet; ``patchwave.aws`` implements it with boto3. Each verb maps onto Systems Manager
+calls that work in chunks of 50 instance ids, so that the number of API calls a run makes is
+the same, to the call, on the simulator and on AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+PingStatus = Literal["Online", "ConnectionLost", "Inactive"]
+PatchOperation = Literal["Scan", "Install"]
+RebootOption = Literal["RebootIfNeeded", "NoReboot"]
+
+# Invocation statuses as ListCommandInvocations reports them.
+TERMINAL_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
+ACTIVE_STATUSES = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
+
+MAX_IDS_PER_CALL = 50
+
+
+@dataclass(frozen=True)
+class ManagedInstance:
+    """A node Systems Manager manages: an EC2 instance (i-) or an on-premises node (mi-)."""
+
+    instance_id: str
+    platform: str
+    ping_status: str
+    state: str = "running"
+    tags: Mapping[str, str] = field(default_factory=dict)
+    name: str = ""
+
+    @property
+    def patch_group(self) -> str | None:
+        """The value of tag ``Patch Group`` (or ``PatchGroup``): case-sensitive keys."""
+        return self.tags.get("Patch Group", self.tags.get("PatchGroup"))
+
+    @property
+    def online(self) -> bool:
+        return self.ping_status == "Online" and self.state in ("running", "n/a")
+
+
+@dataclass(frozen=True)
+class PatchCommand:
+    """One AWS-RunPatchBaseline SendCommand, on at most 50 instances."""
+
+    instance_ids: tuple[str, ...]
+    operation: PatchOperation
+    reboot_option: RebootOption
+    snapshot_id: str
+    run_id: str
+    install_override: tuple[str, ...] = ()
+    timeout_seconds: int = 7200
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.instance_ids) <= MAX_IDS_PER_CALL:
+            raise ValueError(f"a command takes 1 to {MAX_IDS_PER_CALL} instance ids")
+
+    @property
+    def comment(self) -> str:
+        """Carried in SendCommand's Comment so an ambiguous send can be found again."""
+        return f"patchwave run {self.run_id} {self.operation}"
+
+
+@dataclass(frozen=True)
+class CommandProgress:
+    """Command-level counters (ListCommands): cheap to read for many commands at once."""
+
+    command_id: str
+    status: str
+    target_count: int
+    completed_count: int
+    error_count: int
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One instance's part of a command (ListCommandInvocations)."""
+
+    command_id: str
+    instance_id: str
+    status: str
+    status_details: str
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class InstancePatchState:
+    """What DescribeInstancePatchStates reports for one instance after its last operation."""
+
+    instance_id: str
+    patch_group: str
+    baseline_id: str
+    snapshot_id: str
+    operation: str
+    operation_end_time: dt.datetime | None
+    installed: int = 0
+    installed_other: int = 0
+    installed_pending_reboot: int = 0
+    installed_rejected: int = 0
+    missing: int = 0
+    failed: int = 0
+    not_applicable: int = 0
+    critical_non_compliant: int = 0
+    security_non_compliant: int = 0
+    other_non_compliant: int = 0
+
+    @property
+    def compliant(self) -> bool:
+        return (
+            self.missing + self.failed + self.installed_pending_reboot + self.installed_rejected
+        ) == 0
+
+
+@dataclass(frozen=True)
+class ComplianceSummary:
+    """Patch compliance of one instance by severity (ListResourceComplianceSummaries)."""
+
+    instance_id: str
+    compliant: bool
+    compliant_count: int
+    non_compliant_by_severity: Mapping[str, int]
+
+
+class Fleet(Protocol):
+    """What a patch run may ask of a fleet. Every verb accepts any number of ids and chunks
+    them by the API's limit itself."""
+
+    def list_instances(self) -> list[ManagedInstance]:
+        """Every managed instance, with tags, platform, ping status and state."""
+        ...
+
+    def send_patch_command(self, command: PatchCommand) -> str:
+        """Start AWS-RunPatchBaseline; returns the command id."""
+        ...
+
+    def command_progress(self, command_ids: Sequence[str]) -> dict[str, CommandProgress]:
+        """Counters of many commands in few calls."""
+        ...
+
+    def list_invocations(self, command_id: str) -> list[Invocation]:
+        """Every invocation of one command (paginated)."""
+        ...
+
+    def cancel_command(self, command_id: str, instance_ids: Sequence[str]) -> None: ...
+
+    def patch_states(self, instance_ids: Sequence[str]) -> dict[str, InstancePatchState]: ...
+
+    def compliance(self, instance_ids: Sequence[str]) -> dict[str, ComplianceSummary]: ...
+
+    def ping_status(self, instance_ids: Sequence[str]) -> dict[str, str]: ...
+
+    def reboot(self, instance_ids: Sequence[str]) -> None: ...
+
+    def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
+        """None for a healthy instance, else the reason it is not."""
+        ...
+
+    def api_calls(self) -> dict[str, int]:
+        """Calls made so far, by API name (for reports and benchmarks)."""
+        ...
+
+
+def chunks(ids: Sequence[str], size: int = MAX_IDS_PER_CALL) -> list[Sequence[str]]:
+    """Split ids by an API's limit."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]

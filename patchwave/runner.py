@@ -1,0 +1,413 @@
+"""The wave runner: install one wave with rate control, reboot wait and verification.
+
+Driven only through the Fleet port and the Clock, so it runs the same on the simulator and on
+AWS. An instance moves through:
+
+    queued -> installing -> [controlled: reboot queued -> rebooting] -> verifying -> outcome
+
+- installing and rebooting hold a concurrency slot (the disruptive part); verification (a Scan
+  proving nothing approved is missing or pending reboot, then the health check) runs outside
+  the slot, but its failures count toward max_errors like the others;
+- installs start in a sliding window: whenever slots free, the next instances start together in
+  one SendCommand (at most 50 ids);
+- errors beyond max_errors halt the wave: nothing new starts, in-flight instances finish, the
+  rest is not_attempted; the same holds past the window's cutoff;
+- every deadline ends in an outcome, so no wave waits forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from patchwave.clock import Clock
+from patchwave.commands import CommandTracker, TrackedCommand
+from patchwave.fleet import Fleet, Invocation
+from patchwave.outcomes import ERRORS, Outcome, from_invocation
+from patchwave.planning import WavePlan
+from patchwave.polling import PollPolicy
+from patchwave.ratecontrol import RateControl
+from patchwave.ratespec import concurrency_for
+
+REBOOT_GRACE = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
+VERIFY_BATCH_WAIT = dt.timedelta(seconds=60)  # how long finished installs wait to share a Scan
+
+
+@dataclass(frozen=True)
+class WaveSettings:
+    snapshot_id: str
+    run_id: str
+    reboot: str = "if_needed"  # if_needed | never | controlled
+    reboot_concurrency: str = "10%"
+    install_override: tuple[str, ...] = ()
+    install_timeout: dt.timedelta = dt.timedelta(minutes=120)
+    scan_timeout: dt.timedelta = dt.timedelta(minutes=30)
+    reboot_timeout: dt.timedelta = dt.timedelta(minutes=20)
+    health_check: bool = True
+    stop_starting_at: dt.datetime | None = None  # the window's end minus its cutoff
+
+
+@dataclass
+class InstanceResult:
+    instance_id: str
+    wave: str
+    outcome: Outcome
+    command_id: str = ""
+    status_details: str = ""
+    error: str = ""
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+@dataclass
+class WaveProgress:
+    wave: str
+    to_install: int
+    started: int
+    finished: int
+    errors: int
+    in_flight: int
+    halted: bool
+
+
+@dataclass
+class WaveResult:
+    name: str
+    status: str  # completed | halted | cut_off | not_attempted
+    results: list[InstanceResult]
+    errors: int
+    max_errors: int
+    max_concurrency: int
+    peak_in_flight: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    stop_reason: str = ""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(r.outcome.value for r in self.results))
+
+
+@dataclass
+class _Verifying:
+    ids: list[str] = field(default_factory=list)
+    since: dt.datetime | None = None
+
+
+class WaveRunner:
+    def __init__(
+        self,
+        fleet: Fleet,
+        clock: Clock,
+        wave: WavePlan,
+        settings: WaveSettings,
+        *,
+        on_progress: Callable[[WaveProgress], None] | None = None,
+        policy: PollPolicy | None = None,
+    ) -> None:
+        self.fleet = fleet
+        self.clock = clock
+        self.wave = wave
+        self.settings = settings
+        self.on_progress = on_progress
+        self.policy = policy or PollPolicy()
+        self.rate = RateControl(wave.max_concurrency, wave.max_errors)
+        controlled = settings.reboot == "controlled"
+        self.tracker = CommandTracker(fleet, clock, eager=frozenset({"Install"}) if controlled else frozenset())
+        self.queue: deque[str] = deque(wave.install_ids)
+        self.to_install = len(self.queue)
+        self.results: dict[str, InstanceResult] = {}
+        self.started_at: dict[str, dt.datetime] = {}
+        self.install_command: dict[str, str] = {}
+        self.reboot_queue: deque[str] = deque()
+        self.rebooting: dict[str, dt.datetime] = {}
+        self.reboot_slots = concurrency_for(settings.reboot_concurrency, max(1, self.to_install))
+        self.verifying = _Verifying()
+        self.own_errors = 0
+        self.listed_errors: Counter[str] = Counter()
+        self.peak_in_flight = 0
+        for member in wave.members:
+            if member.preset is not None:
+                self._finish(member.instance_id, member.preset, details="decided at planning")
+
+    # ----------------------------------------------------------------- main loop
+    def run(self) -> WaveResult:
+        began = self.clock.now()
+        while True:
+            self._start_installs()
+            self._start_reboots()
+            self._flush_verification()
+            self._report_progress()
+            if not self._busy():
+                break
+            self.clock.sleep(self._next_wait())
+            polled = self.tracker.poll()
+            for tracked, grew in polled.completions:
+                if tracked.operation == "Install":
+                    self.policy.observe((self.clock.now() - tracked.sent_at).total_seconds(), grew)
+            self._on_finished(polled.finished)
+            self._on_overdue(polled.overdue)
+            self._check_reboots()
+            self.rate.errors = self._error_total()
+        reason = "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
+        for instance_id in self.queue:
+            self._finish(instance_id, Outcome.NOT_ATTEMPTED, error=f"not started: {reason}")
+        self.queue.clear()
+        self._report_progress()
+        if self.rate.halted:
+            status = "halted"
+        elif self.rate.stopped_reason:
+            status = "cut_off"
+        else:
+            status = "completed"
+        ordered = [self.results[m.instance_id] for m in self.wave.members]
+        return WaveResult(
+            name=self.wave.name,
+            status=status,
+            results=ordered,
+            errors=self.rate.errors,
+            max_errors=self.rate.tolerated,
+            max_concurrency=self.rate.concurrency,
+            peak_in_flight=self.peak_in_flight,
+            started_at=began,
+            finished_at=self.clock.now(),
+            stop_reason=reason if status != "completed" else "",
+        )
+
+    def _busy(self) -> bool:
+        can_start = bool(self.queue) and self.rate.free_slots(0) > 0
+        return bool(
+            self.tracker.active or self.reboot_queue or self.rebooting or self.verifying.ids or can_start
+        )
+
+    def _slots_in_use(self) -> int:
+        return self.tracker.slots_in_use("Install") + len(self.reboot_queue) + len(self.rebooting)
+
+    def _next_wait(self) -> float:
+        now = self.clock.now()
+        wait = self.policy.interval(now, self.tracker.in_flight("Install"))
+        moments = []
+        deadline = self.tracker.next_deadline()
+        if deadline is not None:
+            moments.append(deadline)
+        if self.verifying.since is not None:
+            moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
+        if self.rebooting:
+            moments.append(min(self.rebooting.values()) + REBOOT_GRACE)
+        for moment in moments:
+            wait = min(wait, max(1.0, (moment - now).total_seconds()))
+        return max(1.0, wait)
+
+    # ----------------------------------------------------------------- starting work
+    def _start_installs(self) -> None:
+        stop_at = self.settings.stop_starting_at
+        if self.queue and stop_at is not None and self.clock.now() >= stop_at:
+            self.rate.stopped_reason = "the window's cutoff has passed"
+        free = min(self.rate.free_slots(self._slots_in_use()), len(self.queue))
+        if free <= 0:
+            return
+        batch = [self.queue.popleft() for _ in range(free)]
+        settings = self.settings
+        reboot_option = "RebootIfNeeded" if settings.reboot == "if_needed" else "NoReboot"
+        deadline = self.clock.now() + settings.install_timeout
+        if settings.reboot == "if_needed":
+            deadline += settings.reboot_timeout
+        sent = self.tracker.send(
+            batch,
+            operation="Install",
+            reboot_option=reboot_option,
+            snapshot_id=settings.snapshot_id,
+            run_id=settings.run_id,
+            deadline=deadline,
+            install_override=settings.install_override,
+        )
+        for tracked in sent:
+            for instance_id in tracked.members:
+                self.started_at[instance_id] = tracked.sent_at
+                self.install_command[instance_id] = tracked.command_id
+        self.peak_in_flight = max(self.peak_in_flight, self._slots_in_use())
+
+    def _start_reboots(self) -> None:
+        free = min(self.reboot_slots - len(self.rebooting), len(self.reboot_queue))
+        if free <= 0:
+            return
+        batch = [self.reboot_queue.popleft() for _ in range(free)]
+        self.fleet.reboot(batch)
+        now = self.clock.now()
+        for instance_id in batch:
+            self.rebooting[instance_id] = now
+
+    def _flush_verification(self) -> None:
+        pending = self.verifying
+        if not pending.ids or pending.since is None:
+            return
+        installs_running = self.tracker.slots_in_use("Install") > 0 or self.rebooting or self.queue
+        due = self.clock.now() >= pending.since + VERIFY_BATCH_WAIT
+        if len(pending.ids) < 50 and installs_running and not due:
+            return
+        ids, self.verifying = pending.ids, _Verifying()
+        self.tracker.send(
+            ids,
+            operation="Scan",
+            reboot_option="NoReboot",
+            snapshot_id=self.settings.snapshot_id,
+            run_id=self.settings.run_id,
+            deadline=self.clock.now() + self.settings.scan_timeout,
+        )
+
+    def _to_verify(self, instance_ids: Sequence[str]) -> None:
+        if not instance_ids:
+            return
+        if not self.verifying.ids:
+            self.verifying.since = self.clock.now()
+        self.verifying.ids.extend(instance_ids)
+
+    # ----------------------------------------------------------------- results
+    def _on_finished(self, finished: list[tuple[TrackedCommand, Invocation]]) -> None:
+        installed: list[str] = []
+        scanned: list[str] = []
+        for tracked, invocation in finished:
+            iid = invocation.instance_id
+            if iid in self.results:
+                continue
+            if tracked.operation == "Install":
+                outcome = from_invocation(invocation.status, invocation.status_details)
+                if outcome is None:
+                    installed.append(iid)
+                else:
+                    if outcome in ERRORS:
+                        self.listed_errors[tracked.command_id] += 1
+                    self._finish(iid, outcome, details=invocation.status_details,
+                                 error=f"install invocation ended {invocation.status}")
+            elif invocation.status == "Success":
+                scanned.append(iid)
+            else:
+                self._finish(iid, Outcome.FAILED_VERIFICATION, details=invocation.status_details,
+                             error=f"verification scan ended {invocation.status}", own=True)
+        if installed:
+            if self.settings.reboot == "controlled":
+                states = self.fleet.patch_states(installed)
+                for iid in installed:
+                    state = states.get(iid)
+                    if state is not None and state.installed_pending_reboot > 0:
+                        self.reboot_queue.append(iid)
+                    else:
+                        self._to_verify([iid])
+            else:
+                self._to_verify(installed)
+        if scanned:
+            self._verify(scanned)
+
+    def _verify(self, instance_ids: list[str]) -> None:
+        states = self.fleet.patch_states(instance_ids)
+        passed: list[str] = []
+        allow_pending = self.settings.reboot == "never"
+        for iid in instance_ids:
+            state = states.get(iid)
+            if state is None:
+                self._finish(iid, Outcome.FAILED_VERIFICATION, error="no patch state reported", own=True)
+                continue
+            problems = []
+            if state.snapshot_id != self.settings.snapshot_id:
+                problems.append(f"reported snapshot {state.snapshot_id}, not this run's")
+            if state.missing:
+                problems.append(f"{state.missing} approved patch(es) still missing")
+            if state.failed:
+                problems.append(f"{state.failed} patch(es) failed")
+            if state.installed_pending_reboot and not allow_pending:
+                problems.append(f"{state.installed_pending_reboot} patch(es) pending reboot")
+            if problems:
+                self._finish(iid, Outcome.FAILED_VERIFICATION, error="; ".join(problems), own=True)
+            else:
+                passed.append(iid)
+        health = self.fleet.health(passed) if passed and self.settings.health_check else {}
+        for iid in passed:
+            reason = health.get(iid)
+            if reason:
+                self._finish(iid, Outcome.FAILED_VERIFICATION, error=reason, own=True)
+            else:
+                state = states[iid]
+                details = "InstalledPendingReboot (NoReboot)" if state.installed_pending_reboot else "Success"
+                self._finish(iid, Outcome.PATCHED, details=details)
+
+    def _on_overdue(self, overdue: list[tuple[TrackedCommand, str]]) -> None:
+        if not overdue:
+            return
+        ping = self.fleet.ping_status([iid for _, iid in overdue])
+        by_command: dict[str, tuple[TrackedCommand, list[str]]] = {}
+        for tracked, iid in overdue:
+            by_command.setdefault(tracked.command_id, (tracked, []))[1].append(iid)
+            status = ping.get(iid, "Unknown")
+            if tracked.operation == "Scan":
+                self._finish(iid, Outcome.FAILED_VERIFICATION, details="InProgress",
+                             error="verification scan passed its deadline", own=True)
+            elif status != "Online" and self.settings.reboot == "if_needed":
+                self._finish(iid, Outcome.FAILED_REBOOT, details=f"ping {status}",
+                             error="did not come back online after the install's reboot", own=True)
+            else:
+                self._finish(iid, Outcome.TIMED_OUT, details=f"InProgress; ping {status}",
+                             error="install passed its deadline; cancelled", own=True)
+        for tracked, ids in by_command.values():
+            self.tracker.abandon(tracked, ids)
+
+    def _check_reboots(self) -> None:
+        now = self.clock.now()
+        due = [iid for iid, since in self.rebooting.items() if now >= since + REBOOT_GRACE]
+        if not due:
+            return
+        ping = self.fleet.ping_status(due)
+        back: list[str] = []
+        for iid in due:
+            if ping.get(iid) == "Online":
+                back.append(iid)
+                del self.rebooting[iid]
+            elif now >= self.rebooting[iid] + self.settings.reboot_timeout:
+                del self.rebooting[iid]
+                self._finish(iid, Outcome.FAILED_REBOOT, details=f"ping {ping.get(iid)}",
+                             error="did not come back online after the controlled reboot", own=True)
+        self._to_verify(back)
+
+    def _finish(self, instance_id: str, outcome: Outcome, *, details: str = "", error: str = "",
+                own: bool = False) -> None:
+        if instance_id in self.results:
+            return
+        if own and outcome in ERRORS:
+            self.own_errors += 1
+        self.results[instance_id] = InstanceResult(
+            instance_id=instance_id,
+            wave=self.wave.name,
+            outcome=outcome,
+            command_id=self.install_command.get(instance_id, ""),
+            status_details=details,
+            error=error,
+            started_at=self.started_at.get(instance_id),
+            finished_at=self.clock.now(),
+        )
+
+    def _error_total(self) -> int:
+        """Install errors by the fleet's counters (they arrive before the invocations are
+        listed) or by what was listed, whichever knows more, plus patchwave's own findings."""
+        install_errors = sum(
+            max(tracked.errors, self.listed_errors[tracked.command_id])
+            for tracked in self.tracker.all
+            if tracked.operation == "Install"
+        )
+        return install_errors + self.own_errors
+
+    def _report_progress(self) -> None:
+        if self.on_progress is None:
+            return
+        finished = sum(1 for iid in self.started_at if iid in self.results)
+        self.on_progress(
+            WaveProgress(
+                wave=self.wave.name,
+                to_install=self.to_install,
+                started=len(self.started_at),
+                finished=finished,
+                errors=self.rate.errors,
+                in_flight=self._slots_in_use(),
+                halted=self.rate.halted,
+            )
+        )

@@ -1,0 +1,126 @@
+"""The simulated fleet's spec (``config/fleets/*.yaml``): who is in the fleet and how it behaves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from patchwave.config.baselines import OperatingSystem, Strict
+from patchwave.config.windows import INSTANCE_ID, check_tag_key
+
+
+class Duration(Strict):
+    """A heavy-tailed duration in minutes: lognormal given its median and 99th percentile."""
+
+    median: float = Field(gt=0, le=1440)
+    p99: float = Field(gt=0, le=2880)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Duration:
+        if self.p99 < self.median:
+            raise ValueError(f"p99 {self.p99} is below median {self.median}")
+        return self
+
+
+class Throttling(Strict):
+    """A token bucket per API, as Systems Manager enforces per account and region."""
+
+    enabled: bool = False
+    rate_per_second: float = Field(default=5.0, gt=0, le=10_000)
+    burst: int = Field(default=20, ge=1, le=100_000)
+    per_api: dict[str, float] = Field(default_factory=dict, description="API name -> rate.")
+
+
+class Behaviour(Strict):
+    """How the simulated fleet behaves; explicit ids make a scenario exact, rates make it
+    statistical (drawn from the seed)."""
+
+    install_minutes: Duration = Field(default_factory=lambda: Duration(median=8, p99=40))
+    scan_minutes: Duration = Field(default_factory=lambda: Duration(median=1, p99=3))
+    reboot_minutes: Duration = Field(default_factory=lambda: Duration(median=2, p99=6))
+    delivery_seconds: float = Field(default=5, ge=0, le=600)
+    api_latency_ms: float = Field(default=50, ge=0, le=10_000)
+    missing_rate: float = Field(default=0.5, ge=0, le=1, description="Chance a patch is missing.")
+    reboot_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Override: chance an install needs a reboot."
+    )
+    failure_rate: float = Field(default=0.0, ge=0, le=1)
+    failing_ids: list[str] = Field(default_factory=list)
+    reboot_hang_rate: float = Field(default=0.0, ge=0, le=1)
+    reboot_hang_ids: list[str] = Field(default_factory=list)
+    stuck_rate: float = Field(default=0.0, ge=0, le=1, description="Agent stuck InProgress.")
+    stuck_ids: list[str] = Field(default_factory=list)
+    health_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    health_failure_ids: list[str] = Field(default_factory=list)
+    throttling: Throttling = Field(default_factory=Throttling)
+
+
+class InstanceGroup(Strict):
+    """Instances that share platform, tags and state: by count (ids derived from the seed) or
+    by explicit ids."""
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_.\-]{1,64}$")
+    count: int | None = Field(default=None, ge=1, le=1_000_000)
+    ids: list[str] = Field(default_factory=list)
+    platform: OperatingSystem
+    on_premises: bool = False
+    tags: dict[str, str] = Field(default_factory=dict)
+    ping_status: Literal["Online", "ConnectionLost", "Inactive"] = "Online"
+    state: Literal["running", "stopped"] = "running"
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key in tags:
+            check_tag_key(key)
+        return tags
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, ids: list[str]) -> list[str]:
+        for instance_id in ids:
+            if not INSTANCE_ID.match(instance_id):
+                raise ValueError(f"{instance_id!r} is not an instance id (i-… or mi-…)")
+        return ids
+
+    @model_validator(mode="after")
+    def _count_or_ids(self) -> InstanceGroup:
+        if (self.count is None) == (not self.ids):
+            raise ValueError(f"group {self.name!r}: give exactly one of count or ids")
+        return self
+
+
+class ClockSpec(Strict):
+    mode: Literal["virtual", "scaled"] = "virtual"
+    speed: float = Field(default=600, gt=0, le=1_000_000, description="Scaled: sim seconds per second.")
+
+
+class FleetSpec(Strict):
+    """``config/fleets/<name>.yaml``."""
+
+    seed: int = 0
+    start: dt.datetime = Field(description="Simulated time at which the fleet starts (UTC).")
+    clock: ClockSpec = Field(default_factory=ClockSpec)
+    groups: list[InstanceGroup] = Field(min_length=1)
+    behaviour: Behaviour = Field(default_factory=Behaviour)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, start: dt.datetime) -> dt.datetime:
+        return start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+
+    @model_validator(mode="after")
+    def _unique(self) -> FleetSpec:
+        names: set[str] = set()
+        ids: set[str] = set()
+        for group in self.groups:
+            if group.name in names:
+                raise ValueError(f"groups: two groups are named {group.name!r}")
+            names.add(group.name)
+            for instance_id in group.ids:
+                if instance_id in ids:
+                    raise ValueError(f"groups: instance {instance_id!r} is listed twice")
+                ids.add(instance_id)
+        return self
