@@ -411,3 +411,31 @@ class WaveRunner:
                 halted=self.rate.halted,
             )
         )
+
+
+def not_run(wave: WavePlan, reason: str, when: dt.datetime, status: str = "not_attempted") -> WaveResult:
+    """A wave that does not run (the window halted, was cut off or only scans): its instances
+    to install are not_attempted, the others keep the outcome planning gave them."""
+    results = [
+        InstanceResult(
+            instance_id=m.instance_id,
+            wave=wave.name,
+            outcome=m.preset if m.preset is not None else Outcome.NOT_ATTEMPTED,
+            status_details="decided at planning" if m.preset is not None else "",
+            error="" if m.preset is not None else f"not started: {reason}",
+            finished_at=when,
+        )
+        for m in wave.members
+    ]
+    return WaveResult(
+        name=wave.name,
+        status=status,
+        results=results,
+        errors=0,
+        max_errors=wave.max_errors,
+        max_concurrency=wave.max_concurrency,
+        peak_in_flight=0,
+        started_at=when,
+        finished_at=when,
+        stop_reason=reason,
+    )

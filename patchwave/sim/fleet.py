@@ -152,6 +152,15 @@ class SimulatedFleet:
                     inventory=Inventory(applicable, present),
                 )
         self._reported: dict[str, tuple[InstancePatchState, ComplianceSummary]] = {}
+        # What the fleet reported at its last scan, a day before the simulation starts.
+        last_scan = self.spec.start - dt.timedelta(days=1)
+        for inst in self._instances.values():
+            baseline = self._baseline(inst)
+            verdicts = self._verdicts_for(baseline, "previous-scan", last_scan)
+            self._reported[inst.instance_id] = report(
+                inst.instance_id, inst.patch_group, baseline, verdicts, inst.inventory,
+                "previous-scan", "Scan", last_scan,
+            )
 
     # ----------------------------------------------------------------- bookkeeping
     def _call(self, api: str, count: int = 1) -> None:

@@ -1,0 +1,140 @@
+"""The patch window: scan -> compliance check -> plan -> waves in order -> report.
+
+This flow is what replaces a Systems Manager maintenance window. A wave whose errors exceed its
+threshold halts the window: later waves are not_attempted, the report is still written and
+published, and the flow run ends Failed. Past the window's cutoff nothing new starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+
+from patchwave import events
+from patchwave.config import Window, load_config
+from patchwave.connect import FleetHandle, open_fleet
+from patchwave.report import Report, build_report
+from patchwave.runner import WaveResult, WaveSettings, not_run
+from tasks.inventory import discover_targets
+from tasks.reporting import publish_report
+from tasks.scan import assess, scan_instances
+from tasks.waves import plan_waves, run_wave
+
+DEFAULT_FLEET = "sim:config/fleets/demo.yaml"
+
+
+def current_run_id() -> str:
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else str(uuid.uuid4())
+
+
+def settings_for(window: Window, snapshot_id: str, run_id: str, stop_at: dt.datetime) -> WaveSettings:
+    return WaveSettings(
+        snapshot_id=snapshot_id,
+        run_id=run_id,
+        reboot=window.reboot,
+        reboot_concurrency=window.reboot_concurrency,
+        install_override=tuple(window.install_override),
+        install_timeout=dt.timedelta(minutes=window.timeouts.install_minutes),
+        scan_timeout=dt.timedelta(minutes=window.timeouts.scan_minutes),
+        reboot_timeout=dt.timedelta(minutes=window.timeouts.reboot_minutes),
+        health_check=window.health_check,
+        stop_starting_at=stop_at,
+    )
+
+
+def run_window(
+    handle: FleetHandle,
+    window: Window,
+    *,
+    report_dir: str,
+    report_json: str | None = None,
+    reason: str = "",
+) -> Report:
+    """Compose the window's tasks; returns the report (already written and published)."""
+    logger = get_run_logger()
+    clock = handle.clock
+    started = clock.now()
+    run_id = current_run_id()
+    snapshot_id = str(uuid.uuid4())
+    stop_at = started + dt.timedelta(hours=window.duration_hours - window.cutoff_hours)
+
+    events.publish(events.Phase("discover", f"targets of window {window.name}"))
+    targets = discover_targets(handle, window.targets)
+    online = [t.instance_id for t in targets if t.online]
+    logger.info("Window %s: %d target(s), %d online", window.name, len(targets), len(online))
+
+    events.publish(events.Phase("scan", f"{len(online)} online instance(s)"))
+    scan_instances(handle, online, snapshot_id, run_id, window.timeouts.scan_minutes)
+    before = assess(handle, targets)
+    for line in before.report.headlines():
+        logger.info("Before: %s", line)
+
+    events.publish(events.Phase("plan", window.name))
+    plan = plan_waves(window, targets, before.states, before.compliance)
+    settings = settings_for(window, snapshot_id, run_id, stop_at)
+
+    results: list[WaveResult] = []
+    stop_reason = "operation is Scan (report only)" if window.operation == "Scan" else ""
+    for wave in plan.waves:
+        if stop_reason:
+            results.append(not_run(wave, stop_reason, clock.now()))
+            continue
+        result = run_wave(handle, wave, settings)
+        results.append(result)
+        if result.status == "halted":
+            stop_reason = f"wave {wave.name!r} halted: {result.stop_reason}"
+        elif result.status == "cut_off":
+            stop_reason = f"the window's cutoff passed during wave {wave.name!r}"
+
+    events.publish(events.Phase("report", window.name))
+    after = assess(handle, targets)
+    report = build_report(
+        window=window.name,
+        run_id=run_id,
+        fleet=handle.description,
+        operation=window.operation,
+        reboot=window.reboot,
+        snapshot_id=snapshot_id,
+        started_at=started,
+        finished_at=clock.now(),
+        plan=plan,
+        results=results,
+        before=before.report,
+        after=after.report,
+        api_calls=handle.fleet.api_calls(),
+        reason=reason,
+    )
+    paths = publish_report(report, report_dir, report_json)
+    events.publish(events.Finished("window", report, paths))
+    logger.info("Window %s %s; report %s", window.name, report.status, paths["json"])
+    return report
+
+
+def final_state(report: Report) -> State:
+    """Halted or cut-off windows end Failed in Prefect, with the report already published."""
+    summary = ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
+    if report.status in ("halted", "cut_off", "aborted"):
+        return Failed(message=f"window {report.window} {report.status}: {summary}")
+    return Completed(message=f"window {report.window} {report.status}: {summary}")
+
+
+@flow(name="patch-window", flow_run_name="{window}")
+def patch_window(
+    window: str,
+    config_dir: str = "config",
+    fleet: str = DEFAULT_FLEET,
+    report_dir: str = "reports",
+    report_json: str | None = None,
+    speed: float | None = None,
+) -> State:
+    """Run a configured patch window on a fleet ('sim:PATH' or 'aws')."""
+    config = load_config(config_dir)  # bad input fails here, before any fleet call
+    spec = config.window(window)
+    handle = open_fleet(fleet, config, speed)
+    report = run_window(handle, spec, report_dir=report_dir, report_json=report_json)
+    return final_state(report)

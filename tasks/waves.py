@@ -1,0 +1,65 @@
+"""Planning waves and running one wave, with a progress artifact updated while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+
+from patchwave import events
+from patchwave.config.windows import Window
+from patchwave.connect import FleetHandle
+from patchwave.fleet import ComplianceSummary, InstancePatchState, ManagedInstance
+from patchwave.planning import Plan, WavePlan, plan_window
+from patchwave.runner import WaveProgress, WaveResult, WaveRunner, WaveSettings
+
+
+@task(name="plan-waves", cache_policy=NO_CACHE, persist_result=False)
+def plan_waves(
+    window: Window,
+    targets: Sequence[ManagedInstance],
+    states: Mapping[str, InstancePatchState],
+    compliance: Mapping[str, ComplianceSummary],
+) -> Plan:
+    plan = plan_window(window, targets, states, compliance)
+    logger = get_run_logger()
+    for wave in plan.waves:
+        logger.info(
+            "Wave %s (%s): %d instance(s), %d to install, concurrency %d, errors tolerated %d",
+            wave.name, wave.selector, len(wave.members), len(wave.install_ids),
+            wave.max_concurrency, wave.max_errors,
+        )
+    for warning in plan.warnings:
+        logger.warning(warning)
+    return plan
+
+
+class _ProgressArtifact:
+    """Updates the wave's progress artifact at most once per 5% (each update is an API call)."""
+
+    def __init__(self, wave: WavePlan) -> None:
+        self.artifact_id = create_progress_artifact(
+            progress=0.0,
+            key=f"wave-{wave.name.lower().replace('_', '-').replace('.', '-')}",
+            description=f"Wave {wave.name}: instances finished of {len(wave.install_ids)} to install",
+        )
+        self.last = 0.0
+
+    def __call__(self, progress: WaveProgress) -> None:
+        events.publish(progress)
+        percent = 100.0 * progress.finished / progress.to_install if progress.to_install else 100.0
+        if percent - self.last >= 5.0 or (percent == 100.0 and self.last < 100.0):
+            self.last = percent
+            update_progress_artifact(self.artifact_id, percent)
+
+
+@task(name="run-wave", cache_policy=NO_CACHE, persist_result=False, task_run_name="wave-{wave.name}")
+def run_wave(handle: FleetHandle, wave: WavePlan, settings: WaveSettings) -> WaveResult:
+    """Install one wave with rate control, reboot wait and verification."""
+    logger = get_run_logger()
+    events.publish(events.Phase("wave", wave.name))
+    result = WaveRunner(handle.fleet, handle.clock, wave, settings, on_progress=_ProgressArtifact(wave)).run()
+    logger.info("Wave %s %s: %s", wave.name, result.status, result.counts)
+    return result
