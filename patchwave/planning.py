@@ -32,6 +32,7 @@ class PlannedInstance:
     baseline: str
     preset: Outcome | None  # decided at planning time; None means: install
     missing_by_severity: Mapping[str, int] = field(default_factory=dict)
+    reason: str = ""
 
     @property
     def to_install(self) -> bool:
@@ -78,12 +79,12 @@ def describe(selector: WaveSelector | None, last: bool) -> str:
     return f"{selector.percent:g}% of the rest"
 
 
-def _preset(instance: ManagedInstance, summary: ComplianceSummary | None) -> Outcome | None:
+def _preset(instance: ManagedInstance, summary: ComplianceSummary | None) -> tuple[Outcome | None, str]:
     if not instance.online:
-        return Outcome.SKIPPED_OFFLINE
+        return Outcome.SKIPPED_OFFLINE, f"at planning: ping {instance.ping_status}, state {instance.state}"
     if summary is not None and summary.compliant:
-        return Outcome.ALREADY_COMPLIANT
-    return None
+        return Outcome.ALREADY_COMPLIANT, "at planning: compliant with its baseline"
+    return None, ""
 
 
 def _take(wave: Wave, remaining: list[ManagedInstance], actionable: set[str]) -> list[ManagedInstance]:
@@ -106,7 +107,7 @@ def plan_window(
 ) -> Plan:
     """Assign each target (already selected by the window's targets) to one wave."""
     presets = {t.instance_id: _preset(t, compliance.get(t.instance_id)) for t in targets}
-    actionable = {iid for iid, preset in presets.items() if preset is None}
+    actionable = {iid for iid, (preset, _) in presets.items() if preset is None}
     remaining = sorted(targets, key=lambda i: i.instance_id)
     warnings: list[str] = []
     waves: list[WavePlan] = []
@@ -135,7 +136,8 @@ def plan_window(
                 platform=i.platform,
                 patch_group=i.patch_group or "",
                 baseline=states[i.instance_id].baseline_id if i.instance_id in states else "",
-                preset=presets[i.instance_id],
+                preset=presets[i.instance_id][0],
+                reason=presets[i.instance_id][1],
                 missing_by_severity=dict(
                     compliance[i.instance_id].non_compliant_by_severity
                 ) if i.instance_id in compliance else {},

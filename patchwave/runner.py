@@ -130,7 +130,7 @@ class WaveRunner:
         self.peak_in_flight = 0
         for member in wave.members:
             if member.preset is not None:
-                self._finish(member.instance_id, member.preset, details="decided at planning")
+                self._finish(member.instance_id, member.preset, details=member.reason)
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> WaveResult:
@@ -268,6 +268,15 @@ class WaveRunner:
     def _on_finished(self, finished: list[tuple[TrackedCommand, Invocation]]) -> None:
         installed: list[str] = []
         scanned: list[str] = []
+        timed_out = [
+            inv.instance_id for tracked, inv in finished
+            if tracked.operation == "Install" and inv.status == "TimedOut"
+            and from_invocation(inv.status, inv.status_details) == Outcome.TIMED_OUT
+        ]
+        # an install that timed out while its instance is unreachable went down and stayed down
+        unreachable = set()
+        if timed_out and self.settings.reboot == "if_needed":
+            unreachable = {i for i, s in self.fleet.ping_status(timed_out).items() if s != "Online"}
         for tracked, invocation in finished:
             iid = invocation.instance_id
             if iid in self.results:
@@ -277,10 +286,13 @@ class WaveRunner:
                 if outcome is None:
                     installed.append(iid)
                 else:
+                    error = f"install invocation ended {invocation.status}"
+                    if iid in unreachable:
+                        outcome = Outcome.FAILED_REBOOT
+                        error = "did not come back online after the install's reboot"
                     if outcome in ERRORS:
                         self.listed_errors[tracked.command_id] += 1
-                    self._finish(iid, outcome, details=invocation.status_details,
-                                 error=f"install invocation ended {invocation.status}")
+                    self._finish(iid, outcome, details=invocation.status_details, error=error)
             elif invocation.status == "Success":
                 scanned.append(iid)
             else:
@@ -312,7 +324,8 @@ class WaveRunner:
             problems = []
             if state.snapshot_id != self.settings.snapshot_id:
                 problems.append(f"reported snapshot {state.snapshot_id}, not this run's")
-            if state.missing:
+            if state.missing and not self.settings.install_override:
+                # with an override list only the named patches were asked for
                 problems.append(f"{state.missing} approved patch(es) still missing")
             if state.failed:
                 problems.append(f"{state.failed} patch(es) failed")
@@ -421,7 +434,7 @@ def not_run(wave: WavePlan, reason: str, when: dt.datetime, status: str = "not_a
             instance_id=m.instance_id,
             wave=wave.name,
             outcome=m.preset if m.preset is not None else Outcome.NOT_ATTEMPTED,
-            status_details="decided at planning" if m.preset is not None else "",
+            status_details=m.reason if m.preset is not None else "",
             error="" if m.preset is not None else f"not started: {reason}",
             finished_at=when,
         )

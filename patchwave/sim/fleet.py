@@ -38,7 +38,6 @@ from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory
 from patchwave.sim.spec import FleetSpec
 from patchwave.sim.throttle import TokenBucket
 
-APPLICABLE_RATE = 0.9
 EXECUTION_TIMEOUT = dt.timedelta(hours=2)  # AWS-RunPatchBaseline's execution timeout
 UNDELIVERABLE_AFTER = dt.timedelta(seconds=30)
 
@@ -90,6 +89,7 @@ class SimInvocation:
     reboot_option: str = "RebootIfNeeded"
     cancelled_at: dt.datetime | None = None
     applied: bool = False
+    sent: dt.datetime | None = None
 
     def status_at(self, now: dt.datetime) -> tuple[str, str]:
         if self.cancelled_at is not None and self.cancelled_at <= now:
@@ -136,7 +136,9 @@ class SimulatedFleet:
             catalog = builtin_catalog(group.platform).patches
             for instance_id in ids:
                 applicable = frozenset(
-                    p.id for p in catalog if draws.chance(seed, APPLICABLE_RATE, instance_id, p.id, "app")
+                    p.id
+                    for p in catalog
+                    if draws.chance(seed, self._behaviour.applicable_rate, instance_id, p.id, "app")
                 )
                 present = {
                     pid: INSTALLED
@@ -224,6 +226,8 @@ class SimulatedFleet:
             command_id = f"{next(self._seq):08x}-sim0-4000-8000-{len(self._commands):012x}"
             self.sent.append(command)
             invocations = [self._start(command_id, command, iid, now) for iid in command.instance_ids]
+            for invocation in invocations:
+                invocation.sent = now
             self._commands[command_id] = invocations
             return command_id
 
@@ -262,7 +266,9 @@ class SimulatedFleet:
         inst.installs += 1
         attempt = inst.installs
         install = inst.inventory.to_install(baseline, verdicts, command.install_override)
-        if install:
+        if instance_id in behaviour.install_minutes_by_id:
+            run = behaviour.install_minutes_by_id[instance_id] * 60.0
+        elif install:
             run = draws.lognormal_seconds(seed, behaviour.install_minutes, instance_id, "install", attempt)
         else:
             run = draws.lognormal_seconds(seed, behaviour.scan_minutes, instance_id, "noop", attempt)
@@ -434,7 +440,10 @@ class SimulatedFleet:
 
     # ----------------------------------------------------------------- for tests and benchmarks
     def instance(self, instance_id: str) -> SimInstance:
-        return self._instances[instance_id]
+        """An instance's simulated state as of now (for tests and benchmarks)."""
+        with self._lock:
+            self._advance()
+            return self._instances[instance_id]
 
     def invocations(self) -> list[SimInvocation]:
         return [inv for invs in self._commands.values() for inv in invs]

@@ -40,9 +40,15 @@ class Behaviour(Strict):
     install_minutes: Duration = Field(default_factory=lambda: Duration(median=8, p99=40))
     scan_minutes: Duration = Field(default_factory=lambda: Duration(median=1, p99=3))
     reboot_minutes: Duration = Field(default_factory=lambda: Duration(median=2, p99=6))
+    install_minutes_by_id: dict[str, float] = Field(
+        default_factory=dict, description="Exact install durations for named instances."
+    )
     delivery_seconds: float = Field(default=5, ge=0, le=600)
     api_latency_ms: float = Field(default=50, ge=0, le=10_000)
     missing_rate: float = Field(default=0.5, ge=0, le=1, description="Chance a patch is missing.")
+    applicable_rate: float = Field(
+        default=0.9, ge=0, le=1, description="Chance a catalog patch applies to an instance."
+    )
     reboot_rate: float | None = Field(
         default=None, ge=0, le=1, description="Override: chance an install needs a reboot."
     )

@@ -1,0 +1,351 @@
+"""The patchwave command line (floor 4).
+
+Exit codes: 0 success; 1 the run finished but the window halted, was cut off or failed;
+2 bad input (config, fleet spec, arguments): one message naming the file, field and value, and
+no call to any fleet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from patchwave.errors import ConfigError, PatchwaveError
+
+app = typer.Typer(
+    help="Staged patch windows for AWS Systems Manager fleets, orchestrated by Prefect.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+baselines_app = typer.Typer(help="Patch baselines as code.", no_args_is_help=True)
+app.add_typer(baselines_app, name="baselines")
+
+console = Console()
+err = Console(stderr=True)
+
+DEMO_FLEET = "sim:config/fleets/demo.yaml"
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Folder with baselines.yaml and windows.yaml.")]
+FleetOpt = Annotated[str, typer.Option("--fleet", "-f", help="'sim:PATH' (a simulated fleet spec) or 'aws'.")]
+SpeedOpt = Annotated[
+    float | None,
+    typer.Option("--speed", help="Simulated fleets: run the clock this many times faster than real time "
+                 "(0: virtual time, as fast as possible)."),
+]
+
+
+def fail(error: Exception, code: int = 2) -> typer.Exit:
+    """Print one line on stderr; the caller raises the returned Exit."""
+    err.print(f"error: {error}", style="bold red", highlight=False, markup=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _prefect_quiet(verbose: bool) -> None:
+    """Quiet, offline Prefect for the CLI (set before Prefect is imported)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _parse_tags(values: list[str]) -> dict[str, list[str]]:
+    from patchwave.config.windows import check_tag_key
+
+    tags: dict[str, list[str]] = {}
+    for value in values:
+        key, sep, tag_value = value.partition("=")
+        if not sep or not key or not tag_value:
+            raise ConfigError("--tag", "tag", value, "expected KEY=VALUE")
+        try:
+            check_tag_key(key)
+        except ValueError as exc:
+            raise ConfigError("--tag", "tag", value, str(exc)) from None
+        tags.setdefault(key, []).append(tag_value)
+    return tags
+
+
+def _speed(value: float | None) -> float | None:
+    if value is not None and (value < 0 or value > 1_000_000):
+        raise ConfigError("--speed", "speed", value, "must be between 0 and 1000000")
+    return value
+
+
+def _open(config_dir: Path, fleet: str, speed: float | None = None) -> Any:
+    """Validate config and fleet option, then open the fleet (raises before any call)."""
+    from patchwave.config import load_config
+    from patchwave.connect import open_fleet
+
+    config = load_config(config_dir)
+    return config, open_fleet(fleet, config, speed or None)
+
+
+def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
+    """Everything a flow would refuse, refused here first, without building a fleet."""
+    from patchwave.config import load_config
+    from patchwave.connect import parse_fleet_option
+    from patchwave.errors import FleetUnavailable
+
+    config = load_config(config_dir)
+    kind, path = parse_fleet_option(fleet)
+    if kind == "sim":
+        from patchwave.sim import load_spec
+
+        load_spec(path)
+    else:
+        raise FleetUnavailable(
+            "--fleet aws: the AWS adapter is not built yet; use --fleet sim:config/fleets/demo.yaml"
+        )
+    return config
+
+
+def _run_window_cli(window: str, config_dir: Path, fleet: str, report_dir: Path,
+                    report_json: Path | None, speed: float | None, verbose: bool) -> None:
+    try:
+        speed = _speed(speed)
+        config = _validate_fleet_option(config_dir, fleet)
+        config.window(window)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    _prefect_quiet(verbose)
+    from flows.patch_window import patch_window
+    from patchwave.console import LiveProgress, before_after_table, waves_table
+
+    console.print(f"[bold]patchwave[/bold] window [cyan]{window}[/cyan] on {fleet}")
+    with LiveProgress(console) as live:
+        state = patch_window(
+            window=window,
+            config_dir=str(config_dir),
+            fleet=fleet,
+            report_dir=str(report_dir),
+            report_json=str(report_json) if report_json else None,
+            speed=speed,
+            return_state=True,
+        )
+    reports = [f for f in live.finished if f.kind == "window"]
+    if not reports:
+        try:
+            state.result()
+        except PatchwaveError as exc:
+            raise fail(exc) from None
+        except Exception as exc:  # noqa: BLE001 - show the run's failure as one line
+            raise fail(exc, 1) from None
+        raise fail(RuntimeError(f"the window run ended {state.name} without a report"), 1)
+    report, paths = reports[-1].payload, reports[-1].paths
+    console.print(waves_table(report))
+    console.print(before_after_table(report))
+    problems = [i for i in report.instances if i.outcome.value not in ("patched", "already_compliant")]
+    for item in problems:
+        console.print(f"  {item.instance_id} [{item.wave}] {item.outcome.value}: {item.error or item.status_details}",
+                      highlight=False, markup=False)
+    calls = sum(report.api_calls.values())
+    console.print(f"API calls: {calls} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
+    for kind, path in paths.items():
+        console.print(f"report ({kind}): {path}")
+    console.print(f"[bold]{report.status}[/bold]: " + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v))
+    if state.is_failed() or report.status in ("halted", "cut_off", "aborted"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    speed: SpeedOpt = None,
+    report_dir: Annotated[Path, typer.Option(help="Where reports are written.")] = Path("reports"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Run the weekly-test window on the simulated demo fleet, with live progress and a report."""
+    _run_window_cli("weekly-test", Path("config"), DEMO_FLEET, report_dir, None, speed, verbose)
+
+
+@app.command()
+def run(
+    window: Annotated[str, typer.Option("--window", "-w", help="The window to run.")],
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = DEMO_FLEET,
+    report_dir: Annotated[Path, typer.Option(help="Where reports are written.")] = Path("reports"),
+    report_json: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    speed: SpeedOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Run a patch window: scan, compliance, plan, waves, report."""
+    _run_window_cli(window, config, fleet, report_dir, report_json, speed, verbose)
+
+
+@app.command()
+def scan(
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = DEMO_FLEET,
+    window: Annotated[str | None, typer.Option("--window", "-w", help="Scan this window's targets.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE; repeat for more.")] = None,
+    speed: SpeedOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Scan instances (AWS-RunPatchBaseline Scan) and show compliance by severity."""
+    try:
+        speed = _speed(speed)
+        tags = _parse_tags(tag or [])
+        cfg = _validate_fleet_option(config, fleet)
+        if window is not None:
+            cfg.window(window)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    _prefect_quiet(verbose)
+    from flows.scan_fleet import scan_fleet
+    from patchwave.console import LiveProgress, compliance_table, patch_group_table
+
+    with LiveProgress(console) as live:
+        state = scan_fleet(config_dir=str(config), fleet=fleet, window=window, tags=tags or None,
+                           speed=speed, return_state=True)
+    results = [f for f in live.finished if f.kind == "compliance"]
+    if not results:
+        raise fail(RuntimeError(f"scan ended {state.name}: {state.message}"), 1)
+    report = results[-1].payload
+    console.print(compliance_table("Compliance after scan", report))
+    console.print(patch_group_table(report))
+    for line in report.headlines():
+        console.print(line)
+
+
+@app.command()
+def compliance(
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = DEMO_FLEET,
+    window: Annotated[str | None, typer.Option("--window", "-w", help="Only this window's targets.")] = None,
+    output_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show last reported compliance by severity and patch group (read-only, no scan)."""
+    from patchwave.compliance import summarise
+    from patchwave.console import compliance_table, patch_group_table
+    from patchwave.targeting import select
+
+    try:
+        cfg, handle = _open(config, fleet)
+        targets = cfg.window(window).targets if window else None
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    instances = handle.fleet.list_instances()
+    chosen = select(instances, targets) if targets is not None else instances
+    report = summarise(chosen, handle.fleet.compliance([i.instance_id for i in chosen]))
+    if output_json:
+        console.print_json(report.model_dump_json())
+        return
+    console.print(compliance_table("Last reported compliance", report))
+    console.print(patch_group_table(report))
+    for line in report.headlines():
+        console.print(line)
+
+
+@app.command()
+def plan(
+    window: Annotated[str, typer.Option("--window", "-w", help="The window to plan.")],
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = DEMO_FLEET,
+) -> None:
+    """Show the waves a window would run, from last reported compliance; changes nothing."""
+    from patchwave.console import plan_table
+    from patchwave.planning import plan_window
+    from patchwave.targeting import select
+
+    try:
+        cfg, handle = _open(config, fleet)
+        spec = cfg.window(window)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    targets = select(handle.fleet.list_instances(), spec.targets)
+    ids = [t.instance_id for t in targets]
+    result = plan_window(spec, targets, handle.fleet.patch_states(ids), handle.fleet.compliance(ids))
+    console.print(plan_table(result))
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    to_install = sum(len(w.install_ids) for w in result.waves)
+    console.print(f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "
+                  "A run scans first, so the plan it follows may differ.")
+
+
+@baselines_app.command("preview")
+def baselines_preview(
+    config: ConfigOpt = Path("config"),
+    baseline: Annotated[str | None, typer.Option(help="Only this baseline.")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="Evaluate on this date (YYYY-MM-DD); default today.")] = None,
+) -> None:
+    """Which patches each baseline approves or rejects, at which compliance level."""
+    from patchwave.baselines import evaluate, predefined_baselines
+    from patchwave.catalog import builtin_catalog
+    from patchwave.config import load_config
+    from patchwave.console import verdict_table
+
+    try:
+        cfg = load_config(config)
+        try:
+            when = dt.date.fromisoformat(on) if on else dt.datetime.now(dt.UTC).date()
+        except ValueError:
+            raise ConfigError("--date", "date", on, "expected YYYY-MM-DD") from None
+        chosen = list(cfg.baselines.baselines)
+        configured_defaults = {b.operating_system for b in chosen if b.default_for_os}
+        chosen += [b for b in predefined_baselines().baselines if b.operating_system not in configured_defaults]
+        if baseline is not None:
+            chosen = [b for b in chosen if b.name == baseline]
+            if not chosen:
+                raise ConfigError(str(config / "baselines.yaml"), "baselines[].name", baseline, "no such baseline")
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    for item in chosen:
+        verdicts = evaluate(item, builtin_catalog(item.operating_system).patches, when)
+        console.print(verdict_table(item, verdicts, when.isoformat()))
+
+
+@app.command()
+def validate(
+    config: ConfigOpt = Path("config"),
+    fleet: Annotated[str | None, typer.Option("--fleet", "-f", help="Also validate this fleet.")] = None,
+) -> None:
+    """Validate the config (and a fleet spec); exit 2 with one message on the first problem."""
+    from patchwave.config import load_config
+
+    try:
+        cfg = _validate_fleet_option(config, fleet) if fleet else load_config(config)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    console.print(f"ok: {len(cfg.baselines.baselines)} baseline(s), {len(cfg.windows.windows)} window(s)"
+                  + (f", fleet {fleet}" if fleet else ""))
+
+
+class SchemaKind(str, Enum):
+    baselines = "baselines"
+    windows = "windows"
+    fleet = "fleet"
+
+
+@app.command()
+def schema(
+    kind: Annotated[SchemaKind, typer.Argument(help="Which file's schema.")] = SchemaKind.windows,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+) -> None:
+    """Print the JSON Schema of a config file, for editors that validate YAML."""
+    from patchwave.config import BaselinesFile, WindowsFile
+    from patchwave.sim.spec import FleetSpec
+
+    model = {"baselines": BaselinesFile, "windows": WindowsFile, "fleet": FleetSpec}[kind.value]
+    text = json.dumps(model.model_json_schema(), indent=2)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        from patchwave.report import write_atomic
+
+        write_atomic(output, text + "\n")
+        console.print(f"wrote {output}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
