@@ -6,6 +6,7 @@ import uuid
 
 from prefect import flow, get_run_logger
 
+from flows.patch_window import DEFAULT_FLEET, current_run_id
 from patchwave import events
 from patchwave.config import load_config
 from patchwave.config.loader import validate
@@ -14,8 +15,6 @@ from patchwave.connect import open_fleet
 from patchwave.targeting import select
 from tasks.reporting import publish_compliance
 from tasks.scan import assess, scan_instances
-
-from flows.patch_window import DEFAULT_FLEET, current_run_id
 
 
 @flow(name="scan-fleet")
@@ -37,7 +36,9 @@ def scan_fleet(
     handle = open_fleet(fleet, config, speed)
     logger = get_run_logger()
     instances = handle.fleet.list_instances()
-    chosen = select(instances, targets) if targets is not None else sorted(instances, key=lambda i: i.instance_id)
+    chosen = (
+        select(instances, targets) if targets is not None else sorted(instances, key=lambda i: i.instance_id)
+    )
     online = [i.instance_id for i in chosen if i.online]
     events.publish(events.Phase("scan", f"{len(online)} online of {len(chosen)} instance(s)"))
     scan_instances(handle, online, str(uuid.uuid4()), current_run_id(), timeout_minutes)

@@ -29,9 +29,7 @@ import yaml
 from patchwave.catalog import Patch
 from patchwave.config.baselines import COMPLIANCE_LEVELS, ApprovalRule, Baseline, BaselinesFile
 
-NON_SECURITY_FILTERED = frozenset(
-    {"AMAZON_LINUX_2023", "AMAZON_LINUX_2", "REDHAT_ENTERPRISE_LINUX", "SUSE"}
-)
+NON_SECURITY_FILTERED = frozenset({"AMAZON_LINUX_2023", "AMAZON_LINUX_2", "REDHAT_ENTERPRISE_LINUX", "SUSE"})
 
 
 @dataclass(frozen=True)
@@ -98,7 +96,9 @@ def evaluate(baseline: Baseline, patches: Sequence[Patch], on: dt.date) -> list[
             approved=bool(levels),
             rejected=rejected_by is not None,
             compliance_level=most_severe(levels),
-            reason=f"rejected by {rejected_by!r}" if rejected_by else ("; ".join(reasons) or "no rule approves it"),
+            reason=f"rejected by {rejected_by!r}"
+            if rejected_by
+            else ("; ".join(reasons) or "no rule approves it"),
         )
     if baseline.rejected_patches_action == "BLOCK":
         _block_dependents(baseline, verdicts)
@@ -116,7 +116,10 @@ def _block_dependents(baseline: Baseline, verdicts: dict[str, Verdict]) -> None:
             blocked = [d for d in verdict.patch.depends_on if d in verdicts and verdicts[d].rejected]
             if blocked:
                 verdicts[patch_id] = Verdict(
-                    verdict.patch, verdict.approved, True, verdict.compliance_level,
+                    verdict.patch,
+                    verdict.approved,
+                    True,
+                    verdict.compliance_level,
                     f"blocked: depends on rejected {blocked[0]}",
                 )
                 changed = True
@@ -133,9 +136,7 @@ class BaselineResolver:
 
     def __init__(self, baselines: BaselinesFile) -> None:
         self._by_group: dict[tuple[str, str], Baseline] = {}
-        self._default: dict[str, Baseline] = {
-            b.operating_system: b for b in predefined_baselines().baselines
-        }
+        self._default: dict[str, Baseline] = {b.operating_system: b for b in predefined_baselines().baselines}
         self._by_name: dict[str, Baseline] = {}
         for baseline in baselines.baselines:
             self._by_name[baseline.name] = baseline

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,12 +33,17 @@ console = Console()
 err = Console(stderr=True)
 
 DEMO_FLEET = "sim:config/fleets/demo.yaml"
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Folder with baselines.yaml and windows.yaml.")]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="Folder with baselines.yaml and windows.yaml.")
+]
 FleetOpt = Annotated[str, typer.Option("--fleet", "-f", help="'sim:PATH' (a simulated fleet spec) or 'aws'.")]
 SpeedOpt = Annotated[
     float | None,
-    typer.Option("--speed", help="Simulated fleets: run the clock this many times faster than real time "
-                 "(0: virtual time, as fast as possible)."),
+    typer.Option(
+        "--speed",
+        help="Simulated fleets: run the clock this many times faster than real time "
+        "(0: virtual time, as fast as possible).",
+    ),
 ]
 
 
@@ -84,7 +89,7 @@ def _open(config_dir: Path, fleet: str, speed: float | None = None) -> Any:
     from patchwave.connect import open_fleet
 
     config = load_config(config_dir)
-    return config, open_fleet(fleet, config, speed or None)
+    return config, open_fleet(fleet, config, speed)
 
 
 def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
@@ -106,8 +111,15 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
     return config
 
 
-def _run_window_cli(window: str, config_dir: Path, fleet: str, report_dir: Path,
-                    report_json: Path | None, speed: float | None, verbose: bool) -> None:
+def _run_window_cli(
+    window: str,
+    config_dir: Path,
+    fleet: str,
+    report_dir: Path,
+    report_json: Path | None,
+    speed: float | None,
+    verbose: bool,
+) -> None:
     try:
         speed = _speed(speed)
         config = _validate_fleet_option(config_dir, fleet)
@@ -143,13 +155,18 @@ def _run_window_cli(window: str, config_dir: Path, fleet: str, report_dir: Path,
     console.print(before_after_table(report))
     problems = [i for i in report.instances if i.outcome.value not in ("patched", "already_compliant")]
     for item in problems:
-        console.print(f"  {item.instance_id} [{item.wave}] {item.outcome.value}: {item.error or item.status_details}",
-                      highlight=False, markup=False)
+        console.print(
+            f"  {item.instance_id} [{item.wave}] {item.outcome.value}: {item.error or item.status_details}",
+            highlight=False,
+            markup=False,
+        )
     calls = sum(report.api_calls.values())
     console.print(f"API calls: {calls} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
     for kind, path in paths.items():
         console.print(f"report ({kind}): {path}")
-    console.print(f"[bold]{report.status}[/bold]: " + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v))
+    console.print(
+        f"[bold]{report.status}[/bold]: " + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
+    )
     if state.is_failed() or report.status in ("halted", "cut_off", "aborted"):
         raise typer.Exit(1)
 
@@ -201,8 +218,14 @@ def scan(
     from patchwave.console import LiveProgress, compliance_table, patch_group_table
 
     with LiveProgress(console) as live:
-        state = scan_fleet(config_dir=str(config), fleet=fleet, window=window, tags=tags or None,
-                           speed=speed, return_state=True)
+        state = scan_fleet(
+            config_dir=str(config),
+            fleet=fleet,
+            window=window,
+            tags=tags or None,
+            speed=speed,
+            return_state=True,
+        )
     results = [f for f in live.finished if f.kind == "compliance"]
     if not results:
         raise fail(RuntimeError(f"scan ended {state.name}: {state.message}"), 1)
@@ -265,15 +288,19 @@ def plan(
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     to_install = sum(len(w.install_ids) for w in result.waves)
-    console.print(f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "
-                  "A run scans first, so the plan it follows may differ.")
+    console.print(
+        f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "
+        "A run scans first, so the plan it follows may differ."
+    )
 
 
 @baselines_app.command("preview")
 def baselines_preview(
     config: ConfigOpt = Path("config"),
     baseline: Annotated[str | None, typer.Option(help="Only this baseline.")] = None,
-    on: Annotated[str | None, typer.Option("--date", help="Evaluate on this date (YYYY-MM-DD); default today.")] = None,
+    on: Annotated[
+        str | None, typer.Option("--date", help="Evaluate on this date (YYYY-MM-DD); default today.")
+    ] = None,
 ) -> None:
     """Which patches each baseline approves or rejects, at which compliance level."""
     from patchwave.baselines import evaluate, predefined_baselines
@@ -289,11 +316,15 @@ def baselines_preview(
             raise ConfigError("--date", "date", on, "expected YYYY-MM-DD") from None
         chosen = list(cfg.baselines.baselines)
         configured_defaults = {b.operating_system for b in chosen if b.default_for_os}
-        chosen += [b for b in predefined_baselines().baselines if b.operating_system not in configured_defaults]
+        chosen += [
+            b for b in predefined_baselines().baselines if b.operating_system not in configured_defaults
+        ]
         if baseline is not None:
             chosen = [b for b in chosen if b.name == baseline]
             if not chosen:
-                raise ConfigError(str(config / "baselines.yaml"), "baselines[].name", baseline, "no such baseline")
+                raise ConfigError(
+                    str(config / "baselines.yaml"), "baselines[].name", baseline, "no such baseline"
+                )
     except PatchwaveError as exc:
         raise fail(exc) from None
     for item in chosen:
@@ -313,11 +344,13 @@ def validate(
         cfg = _validate_fleet_option(config, fleet) if fleet else load_config(config)
     except PatchwaveError as exc:
         raise fail(exc) from None
-    console.print(f"ok: {len(cfg.baselines.baselines)} baseline(s), {len(cfg.windows.windows)} window(s)"
-                  + (f", fleet {fleet}" if fleet else ""))
+    console.print(
+        f"ok: {len(cfg.baselines.baselines)} baseline(s), {len(cfg.windows.windows)} window(s)"
+        + (f", fleet {fleet}" if fleet else "")
+    )
 
 
-class SchemaKind(str, Enum):
+class SchemaKind(StrEnum):
     baselines = "baselines"
     windows = "windows"
     fleet = "fleet"
@@ -329,10 +362,17 @@ def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
 ) -> None:
     """Print the JSON Schema of a config file, for editors that validate YAML."""
+    from pydantic import BaseModel
+
     from patchwave.config import BaselinesFile, WindowsFile
     from patchwave.sim.spec import FleetSpec
 
-    model = {"baselines": BaselinesFile, "windows": WindowsFile, "fleet": FleetSpec}[kind.value]
+    models: dict[str, type[BaseModel]] = {
+        "baselines": BaselinesFile,
+        "windows": WindowsFile,
+        "fleet": FleetSpec,
+    }
+    model = models[kind.value]
     text = json.dumps(model.model_json_schema(), indent=2)
     if output is None:
         sys.stdout.write(text + "\n")

@@ -134,9 +134,7 @@ class CommandTracker:
             self.active.pop(tracked.command_id, None)
 
     def slots_in_use(self, operation: str | None = None) -> int:
-        return sum(
-            t.in_flight for t in self.active.values() if operation is None or t.operation == operation
-        )
+        return sum(t.in_flight for t in self.active.values() if operation is None or t.operation == operation)
 
     def in_flight(self, operation: str | None = None) -> list[tuple[dt.datetime, int]]:
         """(sent at, instances still running) of each active command."""

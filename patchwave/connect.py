@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patchwave.clock import Clock, WallClock
+from patchwave.clock import Clock
 from patchwave.config import Config
 from patchwave.errors import ConfigError, FleetUnavailable
 from patchwave.fleet import Fleet

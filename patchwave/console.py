@@ -23,7 +23,11 @@ def compliance_table(title: str, report: ComplianceReport) -> Table:
     table.add_column("instances with issues", justify="right")
     table.add_column("non-compliant patches", justify="right")
     for level in COMPLIANCE_LEVELS:
-        table.add_row(level, str(report.instances_by_severity.get(level, 0)), str(report.patches_by_severity.get(level, 0)))
+        table.add_row(
+            level,
+            str(report.instances_by_severity.get(level, 0)),
+            str(report.patches_by_severity.get(level, 0)),
+        )
     table.add_section()
     table.add_row("compliant instances", str(report.compliant), "")
     table.add_row("non-compliant instances", str(report.non_compliant), "")
@@ -47,8 +51,11 @@ def before_after_table(report: Report) -> Table:
     table.add_column("after", justify="right")
     before, after = report.compliance.before, report.compliance.after
     for level in COMPLIANCE_LEVELS:
-        table.add_row(level, str(before.instances_by_severity.get(level, 0)),
-                      str(after.instances_by_severity.get(level, 0)) if after else "-")
+        table.add_row(
+            level,
+            str(before.instances_by_severity.get(level, 0)),
+            str(after.instances_by_severity.get(level, 0)) if after else "-",
+        )
     table.add_row("compliant", str(before.compliant), str(after.compliant) if after else "-")
     return table
 
@@ -59,17 +66,33 @@ def waves_table(report: Report) -> Table:
         table.add_column(column)
     for wave in report.waves:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(wave.counts.items()))
-        table.add_row(wave.name, wave.status, outcomes, f"{wave.errors} / {wave.max_errors}",
-                      f"{wave.max_concurrency} ({wave.peak_in_flight})")
+        table.add_row(
+            wave.name,
+            wave.status,
+            outcomes,
+            f"{wave.errors} / {wave.max_errors}",
+            f"{wave.max_concurrency} ({wave.peak_in_flight})",
+        )
     return table
 
 
 def plan_table(plan: Plan) -> Table:
     table = Table(title=f"Plan for window {plan.window}")
-    for column in ("wave", "instance", "platform", "patch group", "baseline", "action", "missing by severity"):
+    for column in (
+        "wave",
+        "instance",
+        "platform",
+        "patch group",
+        "baseline",
+        "action",
+        "missing by severity",
+    ):
         table.add_column(column)
     for wave in plan.waves:
-        header = f"{wave.name}\n[dim]{wave.selector}; concurrency {wave.max_concurrency}, errors {wave.max_errors}[/dim]"
+        header = (
+            f"{wave.name}\n[dim]{wave.selector}; concurrency {wave.max_concurrency}, "
+            f"errors {wave.max_errors}[/dim]"
+        )
         for index, member in enumerate(wave.members):
             missing = ", ".join(f"{k.lower()} {v}" for k, v in member.missing_by_severity.items() if v)
             table.add_row(
@@ -97,15 +120,23 @@ def verdict_table(baseline: Baseline, verdicts: list[Verdict], on: str) -> Table
         table.add_column(column)
     for verdict in verdicts:
         patch = verdict.patch
-        kind = " / ".join(x for x in (patch.classification, patch.severity or patch.msrc_severity or patch.priority) if x)
+        kind = " / ".join(
+            x for x in (patch.classification, patch.severity or patch.msrc_severity or patch.priority) if x
+        )
         if verdict.rejected:
             word = "[red]rejected[/red]"
         elif verdict.approved:
             word = "[green]approved[/green]"
         else:
             word = "[dim]not approved[/dim]"
-        table.add_row(patch.id, str(patch.release_date), kind, word,
-                      verdict.compliance_level if verdict.approved and not verdict.rejected else "-", verdict.reason)
+        table.add_row(
+            patch.id,
+            str(patch.release_date),
+            kind,
+            word,
+            verdict.compliance_level if verdict.approved and not verdict.rejected else "-",
+            verdict.reason,
+        )
     return table
 
 
@@ -149,7 +180,11 @@ class LiveProgress:
             self.progress.update(task, completed=event.done, total=event.total)
         elif isinstance(event, WaveProgress):
             task = self._task(f"wave:{event.wave}", f"wave {event.wave}", event.to_install)
-            detail = f"in flight {event.in_flight}, errors {event.errors}" + (" [red]HALTED[/red]" if event.halted else "")
-            self.progress.update(task, completed=event.finished, total=max(event.to_install, 1), detail=detail)
+            detail = f"in flight {event.in_flight}, errors {event.errors}" + (
+                " [red]HALTED[/red]" if event.halted else ""
+            )
+            self.progress.update(
+                task, completed=event.finished, total=max(event.to_install, 1), detail=detail
+            )
         elif isinstance(event, events.Finished):
             self.finished.append(event)

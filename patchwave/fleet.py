@@ -115,9 +115,7 @@ class InstancePatchState:
 
     @property
     def compliant(self) -> bool:
-        return (
-            self.missing + self.failed + self.installed_pending_reboot + self.installed_rejected
-        ) == 0
+        return (self.missing + self.failed + self.installed_pending_reboot + self.installed_rejected) == 0
 
 
 @dataclass(frozen=True)

@@ -138,9 +138,9 @@ def plan_window(
                 baseline=states[i.instance_id].baseline_id if i.instance_id in states else "",
                 preset=presets[i.instance_id][0],
                 reason=presets[i.instance_id][1],
-                missing_by_severity=dict(
-                    compliance[i.instance_id].non_compliant_by_severity
-                ) if i.instance_id in compliance else {},
+                missing_by_severity=dict(compliance[i.instance_id].non_compliant_by_severity)
+                if i.instance_id in compliance
+                else {},
             )
             for i in taken
         )

@@ -7,6 +7,7 @@ never markup.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from patchwave.config.baselines import COMPLIANCE_LEVELS
 from patchwave.outcomes import Outcome
@@ -29,10 +30,10 @@ def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def compliance_rows(report: Report) -> list[dict[str, object]]:
+def compliance_rows(report: Report) -> list[dict[str, Any]]:
     before = report.compliance.before
     after = report.compliance.after
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for level in COMPLIANCE_LEVELS:
         rows.append(
             {
@@ -92,7 +93,13 @@ def to_markdown(report: Report) -> str:
         lines.append(f"| {row['severity']} | {row['instances_before']} | {after} |")
     problems = [i for i in report.instances if i.outcome not in (Outcome.PATCHED, Outcome.ALREADY_COMPLIANT)]
     if problems:
-        lines += ["", "## Instances not patched", "", "| instance | wave | outcome | detail |", "| --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "## Instances not patched",
+            "",
+            "| instance | wave | outcome | detail |",
+            "| --- | --- | --- | --- |",
+        ]
         for item in problems:
             detail = item.error or item.status_details
             lines.append(f"| {item.instance_id} | {_md(item.wave)} | {item.outcome.value} | {_md(detail)} |")

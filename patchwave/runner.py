@@ -115,7 +115,9 @@ class WaveRunner:
         self.policy = policy or PollPolicy()
         self.rate = RateControl(wave.max_concurrency, wave.max_errors)
         controlled = settings.reboot == "controlled"
-        self.tracker = CommandTracker(fleet, clock, eager=frozenset({"Install"}) if controlled else frozenset())
+        self.tracker = CommandTracker(
+            fleet, clock, eager=frozenset({"Install"}) if controlled else frozenset()
+        )
         self.queue: deque[str] = deque(wave.install_ids)
         self.to_install = len(self.queue)
         self.results: dict[str, InstanceResult] = {}
@@ -269,8 +271,10 @@ class WaveRunner:
         installed: list[str] = []
         scanned: list[str] = []
         timed_out = [
-            inv.instance_id for tracked, inv in finished
-            if tracked.operation == "Install" and inv.status == "TimedOut"
+            inv.instance_id
+            for tracked, inv in finished
+            if tracked.operation == "Install"
+            and inv.status == "TimedOut"
             and from_invocation(inv.status, inv.status_details) == Outcome.TIMED_OUT
         ]
         # an install that timed out while its instance is unreachable went down and stayed down
@@ -296,8 +300,13 @@ class WaveRunner:
             elif invocation.status == "Success":
                 scanned.append(iid)
             else:
-                self._finish(iid, Outcome.FAILED_VERIFICATION, details=invocation.status_details,
-                             error=f"verification scan ended {invocation.status}", own=True)
+                self._finish(
+                    iid,
+                    Outcome.FAILED_VERIFICATION,
+                    details=invocation.status_details,
+                    error=f"verification scan ended {invocation.status}",
+                    own=True,
+                )
         if installed:
             if self.settings.reboot == "controlled":
                 states = self.fleet.patch_states(installed)
@@ -354,14 +363,29 @@ class WaveRunner:
             by_command.setdefault(tracked.command_id, (tracked, []))[1].append(iid)
             status = ping.get(iid, "Unknown")
             if tracked.operation == "Scan":
-                self._finish(iid, Outcome.FAILED_VERIFICATION, details="InProgress",
-                             error="verification scan passed its deadline", own=True)
+                self._finish(
+                    iid,
+                    Outcome.FAILED_VERIFICATION,
+                    details="InProgress",
+                    error="verification scan passed its deadline",
+                    own=True,
+                )
             elif status != "Online" and self.settings.reboot == "if_needed":
-                self._finish(iid, Outcome.FAILED_REBOOT, details=f"ping {status}",
-                             error="did not come back online after the install's reboot", own=True)
+                self._finish(
+                    iid,
+                    Outcome.FAILED_REBOOT,
+                    details=f"ping {status}",
+                    error="did not come back online after the install's reboot",
+                    own=True,
+                )
             else:
-                self._finish(iid, Outcome.TIMED_OUT, details=f"InProgress; ping {status}",
-                             error="install passed its deadline; cancelled", own=True)
+                self._finish(
+                    iid,
+                    Outcome.TIMED_OUT,
+                    details=f"InProgress; ping {status}",
+                    error="install passed its deadline; cancelled",
+                    own=True,
+                )
         for tracked, ids in by_command.values():
             self.tracker.abandon(tracked, ids)
 
@@ -378,12 +402,18 @@ class WaveRunner:
                 del self.rebooting[iid]
             elif now >= self.rebooting[iid] + self.settings.reboot_timeout:
                 del self.rebooting[iid]
-                self._finish(iid, Outcome.FAILED_REBOOT, details=f"ping {ping.get(iid)}",
-                             error="did not come back online after the controlled reboot", own=True)
+                self._finish(
+                    iid,
+                    Outcome.FAILED_REBOOT,
+                    details=f"ping {ping.get(iid)}",
+                    error="did not come back online after the controlled reboot",
+                    own=True,
+                )
         self._to_verify(back)
 
-    def _finish(self, instance_id: str, outcome: Outcome, *, details: str = "", error: str = "",
-                own: bool = False) -> None:
+    def _finish(
+        self, instance_id: str, outcome: Outcome, *, details: str = "", error: str = "", own: bool = False
+    ) -> None:
         if instance_id in self.results:
             return
         if own and outcome in ERRORS:

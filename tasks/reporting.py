@@ -48,8 +48,11 @@ def publish_report(report: Report, report_dir: str, report_json: str | None = No
 def publish_compliance(title: str, compliance: ComplianceReport) -> None:
     """Table and markdown artifacts of a scan's compliance by severity and patch group."""
     rows = [
-        {"severity": level, "instances": compliance.instances_by_severity.get(level, 0),
-         "patches": compliance.patches_by_severity.get(level, 0)}
+        {
+            "severity": level,
+            "instances": compliance.instances_by_severity.get(level, 0),
+            "patches": compliance.patches_by_severity.get(level, 0),
+        }
         for level in COMPLIANCE_LEVELS
     ]
     create_table_artifact(table=rows, key=f"compliance-{_key(title)}", description=f"Compliance: {title}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -28,8 +29,12 @@ def plan_waves(
     for wave in plan.waves:
         logger.info(
             "Wave %s (%s): %d instance(s), %d to install, concurrency %d, errors tolerated %d",
-            wave.name, wave.selector, len(wave.members), len(wave.install_ids),
-            wave.max_concurrency, wave.max_errors,
+            wave.name,
+            wave.selector,
+            len(wave.members),
+            len(wave.install_ids),
+            wave.max_concurrency,
+            wave.max_errors,
         )
     for warning in plan.warnings:
         logger.warning(warning)
@@ -40,7 +45,7 @@ class _ProgressArtifact:
     """Updates the wave's progress artifact at most once per 5% (each update is an API call)."""
 
     def __init__(self, wave: WavePlan) -> None:
-        self.artifact_id = create_progress_artifact(
+        self.artifact_id: UUID = create_progress_artifact(  # type: ignore[assignment]
             progress=0.0,
             key=f"wave-{wave.name.lower().replace('_', '-').replace('.', '-')}",
             description=f"Wave {wave.name}: instances finished of {len(wave.install_ids)} to install",

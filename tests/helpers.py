@@ -31,11 +31,19 @@ def spec(groups: list[dict[str, Any]], seed: int = 1, **behaviour: Any) -> Fleet
     }
     base.update(behaviour)
     return FleetSpec.model_validate(
-        {"seed": seed, "start": START.isoformat(), "clock": {"mode": "virtual"}, "groups": groups, "behaviour": base}
+        {
+            "seed": seed,
+            "start": START.isoformat(),
+            "clock": {"mode": "virtual"},
+            "groups": groups,
+            "behaviour": base,
+        }
     )
 
 
-def group(name: str, instance_ids: list[str], platform: str = "AMAZON_LINUX_2023", **extra: Any) -> dict[str, Any]:
+def group(
+    name: str, instance_ids: list[str], platform: str = "AMAZON_LINUX_2023", **extra: Any
+) -> dict[str, Any]:
     tags = {"Workload": "Test", **extra.pop("tags", {})}
     return {"name": name, "ids": instance_ids, "platform": platform, "tags": tags, **extra}
 

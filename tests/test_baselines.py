@@ -14,15 +14,27 @@ RELEASED = dt.date(2026, 11, 1)
 
 
 def patch(pid: str, **kw) -> Patch:
-    base = {"id": pid, "title": pid, "product": "AmazonLinux2023", "classification": "Security",
-            "severity": "Important", "packages": (f"{pid.lower()}.x86_64",), "release_date": RELEASED}
+    base = {
+        "id": pid,
+        "title": pid,
+        "product": "AmazonLinux2023",
+        "classification": "Security",
+        "severity": "Important",
+        "packages": (f"{pid.lower()}.x86_64",),
+        "release_date": RELEASED,
+    }
     base.update(kw)
     return Patch.model_validate(base)
 
 
 def baseline(**kw) -> Baseline:
-    base = {"name": "TestBaseline", "operating_system": "AMAZON_LINUX_2023",
-            "approval_rules": [{"filters": {"PRODUCT": ["*"]}, "approve_after_days": 7, "compliance_level": "HIGH"}]}
+    base = {
+        "name": "TestBaseline",
+        "operating_system": "AMAZON_LINUX_2023",
+        "approval_rules": [
+            {"filters": {"PRODUCT": ["*"]}, "approve_after_days": 7, "compliance_level": "HIGH"}
+        ],
+    }
     base.update(kw)
     return Baseline.model_validate(base)
 
@@ -56,13 +68,17 @@ def test_filters_must_all_match_and_star_matches_anything() -> None:
     b = baseline(approval_rules=[rule])
     assert verdict(b, patch("A", severity="Critical"), RELEASED).approved
     assert not verdict(b, patch("B", severity="Important"), RELEASED).approved
-    assert not verdict(b, patch("C", severity="Critical", classification="Bugfix", security=False), RELEASED).approved
+    assert not verdict(
+        b, patch("C", severity="Critical", classification="Bugfix", security=False), RELEASED
+    ).approved
 
 
 def test_non_security_updates_need_enable_non_security_on_linux() -> None:
     bugfix = patch("A", classification="Bugfix", severity="", security=False)
     off = baseline(approval_rules=[{"filters": {"PRODUCT": ["*"]}, "approve_after_days": 0}])
-    on = baseline(approval_rules=[{"filters": {"PRODUCT": ["*"]}, "approve_after_days": 0, "enable_non_security": True}])
+    on = baseline(
+        approval_rules=[{"filters": {"PRODUCT": ["*"]}, "approve_after_days": 0, "enable_non_security": True}]
+    )
     assert not verdict(off, bugfix, RELEASED).approved
     assert verdict(on, bugfix, RELEASED).approved
 
@@ -95,9 +111,13 @@ def test_rejected_patterns_win_over_approval() -> None:
 
 @pytest.mark.parametrize(
     ("pattern", "name", "hit"),
-    [("system-release.*", "system-release.noarch", True), ("system-release.*", "system-release", False),
-     ("System-release.*", "system-release.noarch", False), ("KB5066835", "KB5066835", True),
-     ("kernel?headers*", "kernel-headers.x86_64", True)],
+    [
+        ("system-release.*", "system-release.noarch", True),
+        ("system-release.*", "system-release", False),
+        ("System-release.*", "system-release.noarch", False),
+        ("KB5066835", "KB5066835", True),
+        ("kernel?headers*", "kernel-headers.x86_64", True),
+    ],
 )
 def test_patterns_are_case_sensitive_globs_on_ids_and_packages(pattern: str, name: str, hit: bool) -> None:
     assert pattern_matches(pattern, patch("X", packages=(name,))) is hit
@@ -116,11 +136,19 @@ def test_block_rejects_what_depends_on_a_rejected_patch() -> None:
 
 
 def test_windows_filters_use_msrc_severity() -> None:
-    b = Baseline.model_validate({
-        "name": "Win", "operating_system": "WINDOWS",
-        "approval_rules": [{"filters": {"CLASSIFICATION": ["SecurityUpdates"], "MSRC_SEVERITY": ["Critical"]},
-                            "approve_after_days": 7, "compliance_level": "CRITICAL"}],
-    })
+    b = Baseline.model_validate(
+        {
+            "name": "Win",
+            "operating_system": "WINDOWS",
+            "approval_rules": [
+                {
+                    "filters": {"CLASSIFICATION": ["SecurityUpdates"], "MSRC_SEVERITY": ["Critical"]},
+                    "approve_after_days": 7,
+                    "compliance_level": "CRITICAL",
+                }
+            ],
+        }
+    )
     verdicts = {v.patch.id: v for v in evaluate(b, builtin_catalog("WINDOWS").patches, dt.date(2026, 11, 29))}
     assert verdicts["KB5068861"].approved  # critical security update, 19 days old
     assert not verdicts["KB5068790"].approved  # Important
@@ -129,7 +157,10 @@ def test_windows_filters_use_msrc_severity() -> None:
 
 def test_default_config_approves_security_at_critical_and_rejects_system_release(config) -> None:
     (b,) = config.baselines.baselines
-    verdicts = {v.patch.id: v for v in evaluate(b, builtin_catalog("AMAZON_LINUX_2023").patches, dt.date(2026, 11, 29))}
+    verdicts = {
+        v.patch.id: v
+        for v in evaluate(b, builtin_catalog("AMAZON_LINUX_2023").patches, dt.date(2026, 11, 29))
+    }
     assert verdicts["ALAS2023-2026-1101"].compliance_level == "CRITICAL"
     assert verdicts["ALAS2023-2026-1135"].compliance_level == "MEDIUM"  # bugfix, non-security rule
     assert verdicts["ALAS2023-2026-1142"].rejected  # system-release
@@ -145,4 +176,6 @@ def test_resolver_prefers_patch_group_then_config_default_then_predefined() -> N
     assert resolver.for_instance("AMAZON_LINUX_2023", None).name == "MyDefault"
     assert resolver.for_instance("UBUNTU", "Critical").name == "AWS-UbuntuDefaultPatchBaseline"
     only_grouped = BaselineResolver(BaselinesFile(baselines=[registered]))
-    assert only_grouped.for_instance("AMAZON_LINUX_2023", None).name == "AWS-AmazonLinux2023DefaultPatchBaseline"
+    assert (
+        only_grouped.for_instance("AMAZON_LINUX_2023", None).name == "AWS-AmazonLinux2023DefaultPatchBaseline"
+    )

@@ -60,31 +60,93 @@ REFUSALS = [
     # (which file, mutation, field in message, value in message)
     ("windows", lambda w: w.update(colour="blue"), "windows[0].colour", "blue"),
     ("windows", lambda w: w["schedule"].update(cron="0 3 * *"), "windows[0].schedule.cron", "0 3 * *"),
-    ("windows", lambda w: w["schedule"].update(cron="61 3 * * SUN"), "windows[0].schedule.cron", "61 3 * * SUN"),
-    ("windows", lambda w: w["schedule"].update(timezone="Mars/Olympus"), "windows[0].schedule.timezone", "Mars/Olympus"),
-    ("windows", lambda w: w["waves"][1].update(max_concurrency="150%"), "windows[0].waves[1].max_concurrency", "150%"),
+    (
+        "windows",
+        lambda w: w["schedule"].update(cron="61 3 * * SUN"),
+        "windows[0].schedule.cron",
+        "61 3 * * SUN",
+    ),
+    (
+        "windows",
+        lambda w: w["schedule"].update(timezone="Mars/Olympus"),
+        "windows[0].schedule.timezone",
+        "Mars/Olympus",
+    ),
+    (
+        "windows",
+        lambda w: w["waves"][1].update(max_concurrency="150%"),
+        "windows[0].waves[1].max_concurrency",
+        "150%",
+    ),
     ("windows", lambda w: w["waves"][1].update(max_errors="101%"), "windows[0].waves[1].max_errors", "101%"),
     ("windows", lambda w: w["waves"][1].update(max_errors="ten"), "windows[0].waves[1].max_errors", "ten"),
-    ("windows", lambda w: w["waves"][1].update(max_concurrency="0"), "windows[0].waves[1].max_concurrency", "0"),
+    (
+        "windows",
+        lambda w: w["waves"][1].update(max_concurrency="0"),
+        "windows[0].waves[1].max_concurrency",
+        "0",
+    ),
     ("windows", lambda w: w.update(waves=[]), "windows[0].waves", "[]"),
     ("windows", lambda w: w["waves"][2].update(name="canary"), "windows[0]", "canary"),
-    ("windows", lambda w: w["targets"].update(tags={"patch group": ["Critical"]}), "windows[0].targets.tags", "patch group"),
-    ("windows", lambda w: w["targets"].update(tags={"PATCH GROUP": ["Critical"]}), "windows[0].targets.tags", "PATCH GROUP"),
-    ("windows", lambda w: w["targets"].update(instance_ids=["web-1"]), "windows[0].targets.instance_ids", "web-1"),
+    (
+        "windows",
+        lambda w: w["targets"].update(tags={"patch group": ["Critical"]}),
+        "windows[0].targets.tags",
+        "patch group",
+    ),
+    (
+        "windows",
+        lambda w: w["targets"].update(tags={"PATCH GROUP": ["Critical"]}),
+        "windows[0].targets.tags",
+        "PATCH GROUP",
+    ),
+    (
+        "windows",
+        lambda w: w["targets"].update(instance_ids=["web-1"]),
+        "windows[0].targets.instance_ids",
+        "web-1",
+    ),
     ("windows", lambda w: w.update(cutoff_hours=4), "windows[0]", "cutoff_hours 4"),
     ("windows", lambda w: w.update(reboot="sometimes"), "windows[0].reboot", "sometimes"),
-    ("baselines", lambda b: b["approval_rules"][0].update(approve_after_days=361), "baselines[0].approval_rules[0].approve_after_days", "361"),
-    ("baselines", lambda b: b["approval_rules"][0].update(approve_until_date="2026-12-01"), "baselines[0].approval_rules[0]", "exactly one"),
-    ("baselines", lambda b: b["approval_rules"][0].update(compliance_level="URGENT"), "baselines[0].approval_rules[0].compliance_level", "URGENT"),
+    (
+        "baselines",
+        lambda b: b["approval_rules"][0].update(approve_after_days=361),
+        "baselines[0].approval_rules[0].approve_after_days",
+        "361",
+    ),
+    (
+        "baselines",
+        lambda b: b["approval_rules"][0].update(approve_until_date="2026-12-01"),
+        "baselines[0].approval_rules[0]",
+        "exactly one",
+    ),
+    (
+        "baselines",
+        lambda b: b["approval_rules"][0].update(compliance_level="URGENT"),
+        "baselines[0].approval_rules[0].compliance_level",
+        "URGENT",
+    ),
     ("baselines", lambda b: b.update(operating_system="BEOS"), "baselines[0].operating_system", "BEOS"),
-    ("baselines", lambda b: b["approval_rules"][0]["filters"].update(MSRC_SEVERITY=["Critical"]), "baselines[0]", "MSRC_SEVERITY"),
-    ("baselines", lambda b: b.update(rejected_patches_action="IGNORE"), "baselines[0].rejected_patches_action", "IGNORE"),
+    (
+        "baselines",
+        lambda b: b["approval_rules"][0]["filters"].update(MSRC_SEVERITY=["Critical"]),
+        "baselines[0]",
+        "MSRC_SEVERITY",
+    ),
+    (
+        "baselines",
+        lambda b: b.update(rejected_patches_action="IGNORE"),
+        "baselines[0].rejected_patches_action",
+        "IGNORE",
+    ),
     ("baselines", lambda b: b.update(approved_pathces=["x"]), "baselines[0].approved_pathces", "x"),
 ]
 
 
 @pytest.mark.parametrize(("which", "change", "field", "value"), REFUSALS)
-def test_invalid_config_is_refused_with_file_field_and_value(tmp_path: Path, which, change, field, value) -> None:
+def test_invalid_config_is_refused_with_file_field_and_value(
+    tmp_path: Path, which, change, field, value
+) -> None:
     if which == "windows":
         folder = write_config(tmp_path, windows=mutate_window(change))
     else:
@@ -110,8 +172,12 @@ def test_a_patch_group_registered_to_two_baselines_for_one_os_is_refused(tmp_pat
 def test_the_same_patch_group_may_serve_two_operating_systems(tmp_path: Path) -> None:
     data = default_baselines()
     data["baselines"].append(
-        {"name": "UbuntuCritical", "operating_system": "UBUNTU", "patch_groups": ["Critical"],
-         "approval_rules": [{"filters": {"PRIORITY": ["Required"]}, "approve_after_days": 0}]}
+        {
+            "name": "UbuntuCritical",
+            "operating_system": "UBUNTU",
+            "patch_groups": ["Critical"],
+            "approval_rules": [{"filters": {"PRIORITY": ["Required"]}, "approve_after_days": 0}],
+        }
     )
     config = load_config(write_config(tmp_path, baselines=data))
     assert len(config.baselines.baselines) == 2

@@ -7,13 +7,13 @@ import datetime as dt
 from patchwave.outcomes import Outcome
 from patchwave.planning import WavePlan
 from patchwave.runner import WaveResult, WaveRunner, WaveSettings
-
 from tests.helpers import group, ids, plan_for, spec, window, world
 from tests.invariants import install_starts, max_concurrent_installs
 
 
-def run_one_wave(config, instance_ids, *, max_concurrency="1", max_errors="0", extra_groups=(), settings=None,
-                 **behaviour) -> tuple[WaveResult, object, WavePlan]:
+def run_one_wave(
+    config, instance_ids, *, max_concurrency="1", max_errors="0", extra_groups=(), settings=None, **behaviour
+) -> tuple[WaveResult, object, WavePlan]:
     fleet, clock = world(spec([group("a", instance_ids), *extra_groups], **behaviour), config.baselines)
     win = window([{"name": "only", "max_concurrency": max_concurrency, "max_errors": max_errors}])
     (wave,) = plan_for(fleet, win).waves
@@ -58,8 +58,9 @@ def test_in_flight_instances_finish_after_a_halt(config) -> None:
     members = ids("a4", 12)
     durations = {m: 30.0 for m in members}
     durations[members[0]] = 1.0  # fails first, while four others are still installing
-    result, fleet, _ = run_one_wave(config, members, max_concurrency="5", failing_ids=[members[0]],
-                                    install_minutes_by_id=durations)
+    result, fleet, _ = run_one_wave(
+        config, members, max_concurrency="5", failing_ids=[members[0]], install_minutes_by_id=durations
+    )
     got = outcomes(result)
     assert result.status == "halted"
     assert [got[m] for m in members[1:5]] == [Outcome.PATCHED] * 4
@@ -70,13 +71,16 @@ def test_in_flight_instances_finish_after_a_halt(config) -> None:
 def test_sliding_window_never_exceeds_concurrency_and_does_not_wait_for_the_slowest(config) -> None:
     members = ids("a5", 40)
     durations = {m: (5.0 if i % 4 else 60.0) for i, m in enumerate(members)}
-    result, fleet, _ = run_one_wave(config, members, max_concurrency="4", max_errors="100%",
-                                    install_minutes_by_id=durations)
+    result, fleet, _ = run_one_wave(
+        config, members, max_concurrency="4", max_errors="100%", install_minutes_by_id=durations
+    )
     assert all(o == Outcome.PATCHED for o in outcomes(result).values())
     assert max_concurrent_installs(fleet, members) <= 4
     assert result.peak_in_flight == 4
     starts = install_starts(fleet)
-    first_slow_end = min(inv.end for inv in fleet.invocations() if inv.instance_id == members[0] and inv.operation == "Install")
+    first_slow_end = min(
+        inv.end for inv in fleet.invocations() if inv.instance_id == members[0] and inv.operation == "Install"
+    )
     # lock-step batches would start nothing new before the first batch's slowest (60 min) ends
     assert sum(1 for m in members if starts[m][0] < first_slow_end) > 4
 
@@ -90,10 +94,15 @@ def test_percent_concurrency_rounds_up(config) -> None:
 
 def test_stuck_agent_is_timed_out_cancelled_and_counted(config) -> None:
     members = ids("a7", 3)
-    settings = WaveSettings(snapshot_id="s", run_id="r", install_timeout=dt.timedelta(minutes=40),
-                            reboot_timeout=dt.timedelta(minutes=10))
-    result, fleet, _ = run_one_wave(config, members, max_concurrency="3", max_errors="1", stuck_ids=[members[0]],
-                                    settings=settings)
+    settings = WaveSettings(
+        snapshot_id="s",
+        run_id="r",
+        install_timeout=dt.timedelta(minutes=40),
+        reboot_timeout=dt.timedelta(minutes=10),
+    )
+    result, fleet, _ = run_one_wave(
+        config, members, max_concurrency="3", max_errors="1", stuck_ids=[members[0]], settings=settings
+    )
     got = {r.instance_id: r for r in result.results}
     assert got[members[0]].outcome == Outcome.TIMED_OUT
     assert result.errors == 1 and result.status == "completed"
@@ -104,14 +113,18 @@ def test_stuck_agent_is_timed_out_cancelled_and_counted(config) -> None:
 
 def test_reboot_that_never_comes_back_is_failed_reboot(config) -> None:
     members = ids("a8", 2)
-    result, _, _ = run_one_wave(config, members, max_concurrency="2", max_errors="1", reboot_hang_ids=[members[1]])
+    result, _, _ = run_one_wave(
+        config, members, max_concurrency="2", max_errors="1", reboot_hang_ids=[members[1]]
+    )
     got = outcomes(result)
     assert got == {members[0]: Outcome.PATCHED, members[1]: Outcome.FAILED_REBOOT}
 
 
 def test_health_check_failure_is_failed_verification(config) -> None:
     members = ids("a9", 2)
-    result, _, _ = run_one_wave(config, members, max_concurrency="2", max_errors="1", health_failure_ids=[members[0]])
+    result, _, _ = run_one_wave(
+        config, members, max_concurrency="2", max_errors="1", health_failure_ids=[members[0]]
+    )
     assert outcomes(result)[members[0]] == Outcome.FAILED_VERIFICATION
     assert result.errors == 1
 
@@ -119,8 +132,9 @@ def test_health_check_failure_is_failed_verification(config) -> None:
 def test_controlled_reboot_reboots_only_what_needs_it_with_its_own_concurrency(config) -> None:
     members = ids("b1", 6)
     settings = WaveSettings(snapshot_id="s", run_id="r", reboot="controlled", reboot_concurrency="1")
-    result, fleet, _ = run_one_wave(config, members, max_concurrency="6", max_errors="0", settings=settings,
-                                    reboot_rate=0.5)
+    result, fleet, _ = run_one_wave(
+        config, members, max_concurrency="6", max_errors="0", settings=settings, reboot_rate=0.5
+    )
     assert all(o == Outcome.PATCHED for o in outcomes(result).values())
     assert all(c.reboot_option == "NoReboot" for c in fleet.sent)
     rebooted = [iid for iid, _ in fleet.reboots]
@@ -141,9 +155,13 @@ def test_never_reboot_reports_pending_reboot_and_stays_non_compliant(config) -> 
 
 def test_cutoff_stops_new_starts(config) -> None:
     members = ids("b3", 10)
-    fleet, clock = world(spec([group("a", members)], install_minutes_by_id={m: 20.0 for m in members}), config.baselines)
+    fleet, clock = world(
+        spec([group("a", members)], install_minutes_by_id={m: 20.0 for m in members}), config.baselines
+    )
     (wave,) = plan_for(fleet, window([{"name": "only", "max_concurrency": "2", "max_errors": "0"}])).waves
-    settings = WaveSettings(snapshot_id="s", run_id="r", stop_starting_at=clock.now() + dt.timedelta(minutes=30))
+    settings = WaveSettings(
+        snapshot_id="s", run_id="r", stop_starting_at=clock.now() + dt.timedelta(minutes=30)
+    )
     result = WaveRunner(fleet, clock, wave, settings).run()
     got = outcomes(result)
     assert result.status == "cut_off"
@@ -187,7 +205,8 @@ def test_offline_and_compliant_instances_are_decided_at_planning_and_never_touch
     extra = [group("off", [offline], ping_status="ConnectionLost"), group("ok", [compliant])]
     fleet, clock = world(spec([group("a", members), *extra], missing_rate=1.0), config.baselines)
     fleet.instance(compliant).inventory.present.update(
-        {pid: "INSTALLED" for pid in fleet.instance(compliant).inventory.applicable})
+        {pid: "INSTALLED" for pid in fleet.instance(compliant).inventory.applicable}
+    )
     fleet.send_patch_command  # noqa: B018 - the scan below refreshes the compliant one's report
     from patchwave.scan import run_scan
 

@@ -8,12 +8,13 @@ import pytest
 
 from patchwave.fleet import PatchCommand
 from patchwave.sim.spec import FleetSpec
-
 from tests.helpers import group, ids, spec, world
 
 
 def install(fleet, instance_ids, reboot="RebootIfNeeded", snapshot="snap-1", override=()) -> str:
-    return fleet.send_patch_command(PatchCommand(tuple(instance_ids), "Install", reboot, snapshot, "run-1", tuple(override)))
+    return fleet.send_patch_command(
+        PatchCommand(tuple(instance_ids), "Install", reboot, snapshot, "run-1", tuple(override))
+    )
 
 
 def statuses(fleet, command_id):
@@ -49,8 +50,12 @@ def test_install_then_patch_states_and_compliance(config) -> None:
 
 
 def test_reboot_if_needed_takes_the_instance_offline_then_back(config) -> None:
-    s = spec([group("a", ids("a", 1))], install_minutes={"median": 10, "p99": 10}, reboot_minutes={"median": 5, "p99": 5},
-             delivery_seconds=0)
+    s = spec(
+        [group("a", ids("a", 1))],
+        install_minutes={"median": 10, "p99": 10},
+        reboot_minutes={"median": 5, "p99": 5},
+        delivery_seconds=0,
+    )
     fleet, clock = world(s, config.baselines)
     (iid,) = ids("a", 1)
     install(fleet, [iid])  # the catalog's kernel patch needs a reboot
@@ -79,9 +84,13 @@ def test_no_reboot_leaves_patches_pending_reboot_and_non_compliant(config) -> No
 
 def test_offline_and_inactive_instances(config) -> None:
     lost, gone = ids("b", 1)[0], ids("c", 1)[0]
-    s = spec([group("lost", [lost], ping_status="ConnectionLost"), group("gone", [gone], ping_status="Inactive")])
+    s = spec(
+        [group("lost", [lost], ping_status="ConnectionLost"), group("gone", [gone], ping_status="Inactive")]
+    )
     fleet, clock = world(s, config.baselines)
-    command = fleet.send_patch_command(PatchCommand((lost, gone), "Install", "RebootIfNeeded", "s", "r", timeout_seconds=600))
+    command = fleet.send_patch_command(
+        PatchCommand((lost, gone), "Install", "RebootIfNeeded", "s", "r", timeout_seconds=600)
+    )
     clock.sleep(601)
     result = statuses(fleet, command)
     assert result[lost] == ("TimedOut", "DeliveryTimedOut")
@@ -91,7 +100,9 @@ def test_offline_and_inactive_instances(config) -> None:
 
 def test_failing_and_stuck_instances(config) -> None:
     bad, stuck = ids("d", 2)
-    fleet, clock = world(spec([group("a", [bad, stuck])], failing_ids=[bad], stuck_ids=[stuck]), config.baselines)
+    fleet, clock = world(
+        spec([group("a", [bad, stuck])], failing_ids=[bad], stuck_ids=[stuck]), config.baselines
+    )
     command = install(fleet, [bad, stuck])
     clock.sleep(3600)
     result = statuses(fleet, command)
@@ -128,7 +139,10 @@ def test_rejected_patches_are_never_installed_under_block(config) -> None:
     from patchwave.config.baselines import BaselinesFile
 
     blocked = BaselinesFile.model_validate(data)
-    fleet, clock = world(spec([group("a", [iid], tags={"Patch Group": "Critical"})], missing_rate=1.0, applicable_rate=1.0), blocked)
+    fleet, clock = world(
+        spec([group("a", [iid], tags={"Patch Group": "Critical"})], missing_rate=1.0, applicable_rate=1.0),
+        blocked,
+    )
     install(fleet, [iid])
     clock.sleep(6 * 3600)
     present = fleet.instance(iid).inventory.present
@@ -139,7 +153,10 @@ def test_rejected_patches_are_never_installed_under_block(config) -> None:
 
 def test_rejected_dependency_comes_in_and_reports_installed_other_under_allow(config) -> None:
     (iid,) = ids("9b", 1)
-    fleet, clock = world(spec([group("a", [iid], tags={"Patch Group": "Critical"})], missing_rate=1.0, applicable_rate=1.0), config.baselines)
+    fleet, clock = world(
+        spec([group("a", [iid], tags={"Patch Group": "Critical"})], missing_rate=1.0, applicable_rate=1.0),
+        config.baselines,
+    )
     install(fleet, [iid])
     clock.sleep(6 * 3600)
     assert fleet.instance(iid).inventory.present["ALAS2023-2026-1142"] == "INSTALLED"

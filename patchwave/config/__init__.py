@@ -27,7 +27,9 @@ class Config:
         except KeyError:
             known = ", ".join(w.name for w in self.windows.windows) or "none"
             raise ConfigError(
-                str(self.directory / "windows.yaml"), "windows[].name", name,
+                str(self.directory / "windows.yaml"),
+                "windows[].name",
+                name,
                 f"no such window (known: {known})",
             ) from None
 

@@ -28,7 +28,10 @@ Operation = Literal["Install", "Scan"]
 def check_tag_key(key: str) -> str:
     """Tag keys are case-sensitive; a near miss of ``Patch Group`` is a mistake, not a tag."""
     for proper in PATCH_GROUP_TAG_KEYS:
-        if key not in PATCH_GROUP_TAG_KEYS and key.replace(" ", "").lower() == proper.replace(" ", "").lower():
+        if (
+            key not in PATCH_GROUP_TAG_KEYS
+            and key.replace(" ", "").lower() == proper.replace(" ", "").lower()
+        ):
             raise ValueError(f"tag key {key!r} must be spelled {proper!r} (tag keys are case-sensitive)")
     if not key or len(key) > 128:
         raise ValueError(f"tag key {key!r} must be 1 to 128 characters")
@@ -176,8 +179,7 @@ class Window(Strict):
     def _coherent(self) -> Window:
         if self.cutoff_hours >= self.duration_hours:
             raise ValueError(
-                f"cutoff_hours {self.cutoff_hours} must be less than duration_hours "
-                f"{self.duration_hours}"
+                f"cutoff_hours {self.cutoff_hours} must be less than duration_hours {self.duration_hours}"
             )
         seen: set[str] = set()
         for wave in self.waves:

@@ -18,8 +18,11 @@ def load_spec(path: Path | str) -> FleetSpec:
 
 
 def clock_for(spec: FleetSpec, speed: float | None = None) -> Clock:
-    """The clock a spec asks for; ``speed`` overrides (0 or None keeps the spec's)."""
-    if speed:
+    """The clock a spec asks for; ``speed`` overrides it: 0 for virtual time (as fast as
+    possible), a positive number for a clock that many times faster than real time."""
+    if speed == 0:
+        return VirtualClock(spec.start)
+    if speed is not None:
         return ScaledClock(spec.start, speed)
     if spec.clock.mode == "scaled":
         return ScaledClock(spec.start, spec.clock.speed)

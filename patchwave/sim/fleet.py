@@ -64,8 +64,10 @@ class SimInstance:
     def ping_at(self, now: dt.datetime) -> str:
         if self.state == "stopped":
             return "ConnectionLost"
-        if self.offline_from is not None and self.offline_from <= now and (
-            self.offline_until is None or now < self.offline_until
+        if (
+            self.offline_from is not None
+            and self.offline_from <= now
+            and (self.offline_until is None or now < self.offline_until)
         ):
             return "ConnectionLost"
         return self.ping_status
@@ -130,8 +132,7 @@ class SimulatedFleet:
         seed = self.spec.seed
         for group in self.spec.groups:
             ids = group.ids or [
-                draws.instance_id(seed, group.name, i, group.on_premises)
-                for i in range(group.count or 0)
+                draws.instance_id(seed, group.name, i, group.on_premises) for i in range(group.count or 0)
             ]
             catalog = builtin_catalog(group.platform).patches
             for instance_id in ids:
@@ -160,8 +161,14 @@ class SimulatedFleet:
             baseline = self._baseline(inst)
             verdicts = self._verdicts_for(baseline, "previous-scan", last_scan)
             self._reported[inst.instance_id] = report(
-                inst.instance_id, inst.patch_group, baseline, verdicts, inst.inventory,
-                "previous-scan", "Scan", last_scan,
+                inst.instance_id,
+                inst.patch_group,
+                baseline,
+                verdicts,
+                inst.inventory,
+                "previous-scan",
+                "Scan",
+                last_scan,
             )
 
     # ----------------------------------------------------------------- bookkeeping
@@ -231,12 +238,22 @@ class SimulatedFleet:
             self._commands[command_id] = invocations
             return command_id
 
-    def _start(self, command_id: str, command: PatchCommand, instance_id: str, now: dt.datetime) -> SimInvocation:
+    def _start(
+        self, command_id: str, command: PatchCommand, instance_id: str, now: dt.datetime
+    ) -> SimInvocation:
         inst = self._instances.get(instance_id)
         self.touched.add(instance_id)
         if inst is None:
-            inv = SimInvocation(command_id, instance_id, command.operation, command.snapshot_id,
-                                now + UNDELIVERABLE_AFTER, now + UNDELIVERABLE_AFTER, "Failed", "Undeliverable")
+            inv = SimInvocation(
+                command_id,
+                instance_id,
+                command.operation,
+                command.snapshot_id,
+                now + UNDELIVERABLE_AFTER,
+                now + UNDELIVERABLE_AFTER,
+                "Failed",
+                "Undeliverable",
+            )
             self._schedule(now + UNDELIVERABLE_AFTER, inv)
             return inv
         if inst.busy_at(now):
@@ -245,12 +262,30 @@ class SimulatedFleet:
         ping = inst.ping_at(now)
         if inst.ping_status == "Inactive":
             end = now + UNDELIVERABLE_AFTER
-            inv = SimInvocation(command_id, instance_id, command.operation, command.snapshot_id, end, end, "Failed", "Undeliverable")
+            inv = SimInvocation(
+                command_id,
+                instance_id,
+                command.operation,
+                command.snapshot_id,
+                end,
+                end,
+                "Failed",
+                "Undeliverable",
+            )
             self._schedule(end, inv)
             return inv
         if ping != "Online":
             end = now + dt.timedelta(seconds=command.timeout_seconds)
-            inv = SimInvocation(command_id, instance_id, command.operation, command.snapshot_id, end, end, "TimedOut", "DeliveryTimedOut")
+            inv = SimInvocation(
+                command_id,
+                instance_id,
+                command.operation,
+                command.snapshot_id,
+                end,
+                end,
+                "TimedOut",
+                "DeliveryTimedOut",
+            )
             self._schedule(end, inv)
             return inv
         started = now + dt.timedelta(seconds=behaviour.delivery_seconds)
@@ -259,7 +294,9 @@ class SimulatedFleet:
         if command.operation == "Scan":
             run = draws.lognormal_seconds(seed, behaviour.scan_minutes, instance_id, "scan", len(self.sent))
             end = started + dt.timedelta(seconds=run)
-            inv = SimInvocation(command_id, instance_id, "Scan", command.snapshot_id, started, end, "Success", "Success")
+            inv = SimInvocation(
+                command_id, instance_id, "Scan", command.snapshot_id, started, end, "Success", "Success"
+            )
             inst.busy_until, inst.busy_forever = end, False
             self._schedule(end, inv)
             return inv
@@ -273,12 +310,28 @@ class SimulatedFleet:
         else:
             run = draws.lognormal_seconds(seed, behaviour.scan_minutes, instance_id, "noop", attempt)
         exec_end = started + dt.timedelta(seconds=run)
-        inv = SimInvocation(command_id, instance_id, "Install", command.snapshot_id, started, exec_end,
-                            "Success", "Success", [p.id for p in install], reboot_option=command.reboot_option)
-        fails = instance_id in behaviour.failing_ids or draws.chance(seed, behaviour.failure_rate, instance_id, "fail", attempt)
-        stuck = instance_id in behaviour.stuck_ids or draws.chance(seed, behaviour.stuck_rate, instance_id, "stuck", attempt)
+        inv = SimInvocation(
+            command_id,
+            instance_id,
+            "Install",
+            command.snapshot_id,
+            started,
+            exec_end,
+            "Success",
+            "Success",
+            [p.id for p in install],
+            reboot_option=command.reboot_option,
+        )
+        fails = instance_id in behaviour.failing_ids or draws.chance(
+            seed, behaviour.failure_rate, instance_id, "fail", attempt
+        )
+        stuck = instance_id in behaviour.stuck_ids or draws.chance(
+            seed, behaviour.stuck_rate, instance_id, "stuck", attempt
+        )
         if behaviour.reboot_rate is not None:
-            needs_reboot = bool(install) and draws.chance(seed, behaviour.reboot_rate, instance_id, "reboot", attempt)
+            needs_reboot = bool(install) and draws.chance(
+                seed, behaviour.reboot_rate, instance_id, "reboot", attempt
+            )
         else:
             needs_reboot = any(p.reboot_required for p in install)
         needs_reboot = needs_reboot or inst.inventory.pending_reboot()
@@ -288,13 +341,17 @@ class SimulatedFleet:
         elif stuck:
             inv.end = None
         elif inv.needs_reboot and command.reboot_option == "RebootIfNeeded":
-            hang = instance_id in behaviour.reboot_hang_ids or draws.chance(seed, behaviour.reboot_hang_rate, instance_id, "hang", attempt)
+            hang = instance_id in behaviour.reboot_hang_ids or draws.chance(
+                seed, behaviour.reboot_hang_rate, instance_id, "hang", attempt
+            )
             inst.offline_from = exec_end
             if hang:
                 inst.offline_until = None
                 inv.end = None
             else:
-                reboot = draws.lognormal_seconds(seed, behaviour.reboot_minutes, instance_id, "reboot", attempt)
+                reboot = draws.lognormal_seconds(
+                    seed, behaviour.reboot_minutes, instance_id, "reboot", attempt
+                )
                 inst.offline_until = exec_end + dt.timedelta(seconds=reboot)
                 inv.end = inst.offline_until
             self.reboots.append((instance_id, exec_end))
@@ -331,13 +388,23 @@ class SimulatedFleet:
                 by_id = {v.patch.id: v.patch for v in verdicts}
                 for patch_id in inv.install:
                     patch = by_id[patch_id]
-                    pending = inv.needs_reboot and not rebooted and (patch.reboot_required or self._behaviour.reboot_rate is not None)
+                    pending = (
+                        inv.needs_reboot
+                        and not rebooted
+                        and (patch.reboot_required or self._behaviour.reboot_rate is not None)
+                    )
                     present[patch_id] = PENDING_REBOOT if pending else INSTALLED
                 if rebooted:
                     inst.inventory.complete_reboot()
         self._reported[inst.instance_id] = report(
-            inst.instance_id, inst.patch_group, baseline, verdicts, inst.inventory,
-            inv.snapshot_id, inv.operation, inv.end,
+            inst.instance_id,
+            inst.patch_group,
+            baseline,
+            verdicts,
+            inst.inventory,
+            inv.snapshot_id,
+            inv.operation,
+            inv.end,
         )
 
     def command_progress(self, command_ids: Sequence[str]) -> dict[str, CommandProgress]:
@@ -355,10 +422,7 @@ class SimulatedFleet:
                     inv.status_at(now) in (("Failed", "Failed"), ("TimedOut", "ExecutionTimedOut"))
                     for inv in invocations
                 )
-                if len(done) < len(statuses):
-                    status = "InProgress"
-                else:
-                    status = "Success" if errors == 0 else "Failed"
+                status = "InProgress" if len(done) < len(statuses) else "Success" if errors == 0 else "Failed"
                 result[command_id] = CommandProgress(command_id, status, len(statuses), len(done), errors)
             return result
 
@@ -412,13 +476,16 @@ class SimulatedFleet:
                 inst.reboots += 1
                 self.reboots.append((instance_id, now))
                 hang = instance_id in behaviour.reboot_hang_ids or draws.chance(
-                    seed, behaviour.reboot_hang_rate, instance_id, "hang-controlled", inst.reboots)
+                    seed, behaviour.reboot_hang_rate, instance_id, "hang-controlled", inst.reboots
+                )
                 inst.offline_from = now
                 if hang:
                     inst.offline_until = None
                     inst.busy_until = None
                     continue
-                took = draws.lognormal_seconds(seed, behaviour.reboot_minutes, instance_id, "creboot", inst.reboots)
+                took = draws.lognormal_seconds(
+                    seed, behaviour.reboot_minutes, instance_id, "creboot", inst.reboots
+                )
                 inst.offline_until = now + dt.timedelta(seconds=took)
                 inst.busy_until = inst.offline_until
                 inst.inventory.complete_reboot()
@@ -430,7 +497,8 @@ class SimulatedFleet:
             result: dict[str, str | None] = {}
             for instance_id in instance_ids:
                 bad = instance_id in behaviour.health_failure_ids or draws.chance(
-                    seed, behaviour.health_failure_rate, instance_id, "health")
+                    seed, behaviour.health_failure_rate, instance_id, "health"
+                )
                 result[instance_id] = "health check failed: service not responding" if bad else None
             return result
 

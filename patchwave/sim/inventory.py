@@ -67,9 +67,7 @@ class Inventory:
                 self.present[patch_id] = INSTALLED
 
 
-def patch_state_of(
-    inventory: Inventory, verdict: Verdict, action: str
-) -> str | None:
+def patch_state_of(inventory: Inventory, verdict: Verdict, action: str) -> str | None:
     """The reported state of one patch, or None when it is not reported at all."""
     patch = verdict.patch
     state = inventory.present.get(patch.id)
