@@ -218,3 +218,24 @@ def test_offline_and_compliant_instances_are_decided_at_planning_and_never_touch
     assert got[offline] == Outcome.SKIPPED_OFFLINE and got[compliant] == Outcome.ALREADY_COMPLIANT
     assert fleet.touched - touched_before == set(members)
     assert len(result.results) == len(wave.members) == 6
+
+
+def test_a_window_under_block_never_installs_a_rejected_patch(config) -> None:
+    from patchwave.config.baselines import BaselinesFile
+
+    data = config.baselines.model_dump()
+    data["baselines"][0]["rejected_patches_action"] = "BLOCK"
+    blocked = BaselinesFile.model_validate(data)
+    members = ids("b8", 8)
+    fleet, clock = world(
+        spec([group("a", members, tags={"Patch Group": "Critical"})], missing_rate=1.0, applicable_rate=1.0),
+        blocked,
+    )
+    (wave,) = plan_for(fleet, window([{"name": "only", "max_concurrency": "4"}])).waves
+    result = WaveRunner(fleet, clock, wave, WaveSettings("s", "r")).run()
+    assert all(r.outcome == Outcome.PATCHED for r in result.results)
+    for member in members:
+        present = fleet.instance(member).inventory.present
+        assert "ALAS2023-2026-1101" in present
+        assert "ALAS2023-2026-1142" not in present  # rejected system-release
+        assert "ALAS2023-2026-1139" not in present  # depends on it: blocked too

@@ -125,6 +125,7 @@ class SimulatedFleet:
         self.sent: list[PatchCommand] = []
         self.overlaps: list[tuple[str, dt.datetime]] = []
         self.reboots: list[tuple[str, dt.datetime]] = []
+        self._first_install: dict[str, dt.datetime] = {}
         self._build()
 
     # ----------------------------------------------------------------- construction
@@ -235,6 +236,8 @@ class SimulatedFleet:
             invocations = [self._start(command_id, command, iid, now) for iid in command.instance_ids]
             for invocation in invocations:
                 invocation.sent = now
+                if command.operation == "Install":
+                    self._first_install.setdefault(invocation.instance_id, now)
             self._commands[command_id] = invocations
             return command_id
 
@@ -512,6 +515,10 @@ class SimulatedFleet:
         with self._lock:
             self._advance()
             return self._instances[instance_id]
+
+    def first_install_sent(self, instance_id: str) -> dt.datetime:
+        """When the first Install reached this instance (plan order for the benchmark)."""
+        return self._first_install.get(instance_id, dt.datetime.max.replace(tzinfo=dt.UTC))
 
     def invocations(self) -> list[SimInvocation]:
         return [inv for invs in self._commands.values() for inv in invs]

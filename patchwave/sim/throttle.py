@@ -18,7 +18,8 @@ class TokenBucket:
         if elapsed > 0:
             self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
             self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= 1 - 1e-9:
+            self.tokens = max(0.0, self.tokens - 1)
             return 0.0
-        return (1 - self.tokens) / self.rate
+        # at least a millisecond: clocks count in microseconds, a smaller wait would not move them
+        return max(0.001, (1 - self.tokens) / self.rate)
