@@ -55,6 +55,7 @@ class CommandTracker:
         self.eager = eager  # operations whose every completion is listed at once
         self.active: dict[str, TrackedCommand] = {}
         self.all: list[TrackedCommand] = []
+        self._retired: list[TrackedCommand] = []
 
     def send(
         self,
@@ -106,8 +107,7 @@ class CommandTracker:
             if complete or overdue or (tracked.operation in self.eager and grew > 0):
                 self._list(tracked, result, now)
             if complete:
-                tracked.done = True
-                del self.active[command_id]
+                self._retire(tracked)
         return result
 
     def _list(self, tracked: TrackedCommand, result: PollResult, now: dt.datetime) -> None:
@@ -130,8 +130,18 @@ class CommandTracker:
             self.fleet.cancel_command(tracked.command_id, wanted)
             tracked.abandoned.update(wanted)
         if set(tracked.members) <= set(tracked.finished) | tracked.abandoned:
+            self._retire(tracked)
+
+    def _retire(self, tracked: TrackedCommand) -> None:
+        if not tracked.done:
             tracked.done = True
             self.active.pop(tracked.command_id, None)
+            self._retired.append(tracked)
+
+    def drain_retired(self) -> list[TrackedCommand]:
+        """Commands retired since the last call (each returned once)."""
+        retired, self._retired = self._retired, []
+        return retired
 
     def slots_in_use(self, operation: str | None = None) -> int:
         return sum(t.in_flight for t in self.active.values() if operation is None or t.operation == operation)

@@ -128,7 +128,9 @@ class WaveRunner:
         self.reboot_slots = concurrency_for(settings.reboot_concurrency, max(1, self.to_install))
         self.verifying = _Verifying()
         self.own_errors = 0
+        self.finished_after_start = 0
         self.listed_errors: Counter[str] = Counter()
+        self.retired_install_errors = 0  # errors of install commands no longer active
         self.peak_in_flight = 0
         for member in wave.members:
             if member.preset is not None:
@@ -418,6 +420,8 @@ class WaveRunner:
             return
         if own and outcome in ERRORS:
             self.own_errors += 1
+        if instance_id in self.started_at:
+            self.finished_after_start += 1
         self.results[instance_id] = InstanceResult(
             instance_id=instance_id,
             wave=self.wave.name,
@@ -432,17 +436,20 @@ class WaveRunner:
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
         listed) or by what was listed, whichever knows more, plus patchwave's own findings."""
-        install_errors = sum(
+        for tracked in self.tracker.drain_retired():
+            if tracked.operation == "Install":
+                self.retired_install_errors += max(tracked.errors, self.listed_errors[tracked.command_id])
+        active = sum(
             max(tracked.errors, self.listed_errors[tracked.command_id])
-            for tracked in self.tracker.all
+            for tracked in self.tracker.active.values()
             if tracked.operation == "Install"
         )
-        return install_errors + self.own_errors
+        return self.retired_install_errors + active + self.own_errors
 
     def _report_progress(self) -> None:
         if self.on_progress is None:
             return
-        finished = sum(1 for iid in self.started_at if iid in self.results)
+        finished = self.finished_after_start
         self.on_progress(
             WaveProgress(
                 wave=self.wave.name,
