@@ -13,15 +13,15 @@ import uuid
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
-from prefect.utilities.annotations import quote
 
+from flows.opaque import opaque
 from patchwave import events
 from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
 from patchwave.report import Report, build_report
 from patchwave.runner import WaveResult, WaveSettings, not_run
 from tasks.inventory import discover_targets
-from tasks.reporting import publish_report
+from tasks.reporting import notify, publish_report
 from tasks.scan import assess, scan_instances
 from tasks.waves import plan_waves, run_wave
 
@@ -70,14 +70,14 @@ def run_window(
     logger.info("Window %s: %d target(s), %d online", window.name, len(targets), len(online))
 
     events.publish(events.Phase("scan", f"{len(online)} online instance(s)"))
-    # quote(): large arguments pass as they are; Prefect would otherwise walk every instance
-    scan_instances(handle, quote(online), snapshot_id, run_id, window.timeouts.scan_minutes)
-    before = assess(handle, quote(targets))
+    # opaque(): large arguments pass as they are; Prefect would otherwise walk every instance
+    scan_instances(handle, opaque(online), snapshot_id, run_id, window.timeouts.scan_minutes)
+    before = assess(handle, opaque(targets))
     for line in before.report.headlines():
         logger.info("Before: %s", line)
 
     events.publish(events.Phase("plan", window.name))
-    plan = plan_waves(window, quote(targets), quote(before.states), quote(before.compliance))
+    plan = plan_waves(window, opaque(targets), opaque(before.states), opaque(before.compliance))
     settings = settings_for(window, snapshot_id, run_id, stop_at)
 
     results: list[WaveResult] = []
@@ -86,7 +86,7 @@ def run_window(
         if stop_reason:
             results.append(not_run(wave, stop_reason, clock.now()))
             continue
-        result = run_wave(handle, quote(wave), settings)
+        result = run_wave(handle, opaque(wave), settings)
         results.append(result)
         if result.status == "halted":
             stop_reason = f"wave {wave.name!r} halted: {result.stop_reason}"
@@ -94,7 +94,7 @@ def run_window(
             stop_reason = f"the window's cutoff passed during wave {wave.name!r}"
 
     events.publish(events.Phase("report", window.name))
-    after = assess(handle, quote(targets))
+    after = assess(handle, opaque(targets))
     report = build_report(
         window=window.name,
         run_id=run_id,
@@ -111,7 +111,8 @@ def run_window(
         api_calls=handle.fleet.api_calls(),
         reason=reason,
     )
-    paths = publish_report(quote(report), report_dir, report_json)
+    paths = publish_report(opaque(report), report_dir, report_json)
+    paths |= notify(handle, opaque(report), paths)
     events.publish(events.Finished("window", report, paths))
     logger.info("Window %s %s; report %s", window.name, report.status, paths["json"])
     return report

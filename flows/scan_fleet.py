@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from prefect import flow, get_run_logger
-from prefect.utilities.annotations import quote
 
+from flows.opaque import opaque
 from flows.patch_window import DEFAULT_FLEET, current_run_id
 from patchwave import events
 from patchwave.config import load_config
@@ -42,8 +42,8 @@ def scan_fleet(
     )
     online = [i.instance_id for i in chosen if i.online]
     events.publish(events.Phase("scan", f"{len(online)} online of {len(chosen)} instance(s)"))
-    scan_instances(handle, quote(online), str(uuid.uuid4()), current_run_id(), timeout_minutes)
-    assessment = assess(handle, quote(chosen))
+    scan_instances(handle, opaque(online), str(uuid.uuid4()), current_run_id(), timeout_minutes)
+    assessment = assess(handle, opaque(chosen))
     for line in assessment.report.headlines():
         logger.info(line)
     publish_compliance(window or "fleet", assessment.report)

@@ -96,7 +96,6 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
     """Everything a flow would refuse, refused here first, without building a fleet."""
     from patchwave.config import load_config
     from patchwave.connect import parse_fleet_option
-    from patchwave.errors import FleetUnavailable
 
     config = load_config(config_dir)
     kind, path = parse_fleet_option(fleet)
@@ -105,9 +104,9 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
 
         load_spec(path)
     else:
-        raise FleetUnavailable(
-            "--fleet aws: the AWS adapter is not built yet; use --fleet sim:config/fleets/demo.yaml"
-        )
+        from patchwave.aws import open_aws
+
+        open_aws(config.aws)  # credentials and region, checked before any flow starts
     return config
 
 
@@ -330,6 +329,75 @@ def baselines_preview(
     for item in chosen:
         verdicts = evaluate(item, builtin_catalog(item.operating_system).patches, when)
         console.print(verdict_table(item, verdicts, when.isoformat()))
+
+
+def _account(config_dir: Path) -> Any:
+    from patchwave.aws.session import AwsClients, check_credentials, make_session
+    from patchwave.config import load_config
+
+    config = load_config(config_dir)
+    clients = AwsClients(make_session(config.aws))
+    check_credentials(clients)
+    return config, clients
+
+
+@baselines_app.command("diff")
+def baselines_diff(config: ConfigOpt = Path("config")) -> None:
+    """What `baselines apply` would change in the account (exit 1 when something would)."""
+    from patchwave.aws.baselines import read_account
+    from patchwave.baseline_sync import plan_changes
+
+    try:
+        cfg, clients = _account(config)
+        changes = plan_changes(cfg.baselines, read_account(clients.ssm))
+    except (PatchwaveError, ValueError) as exc:
+        raise fail(exc) from None
+    for change in changes:
+        console.print(str(change), highlight=False, markup=False)
+    console.print(f"{len(changes)} change(s)" if changes else "no changes: the account matches the config")
+    if changes:
+        raise typer.Exit(1)
+
+
+@baselines_app.command("apply")
+def baselines_apply(config: ConfigOpt = Path("config")) -> None:
+    """Create or update baselines, register patch groups and defaults; idempotent."""
+    from patchwave.aws.baselines import apply_changes, read_account
+    from patchwave.baseline_sync import plan_changes
+
+    try:
+        cfg, clients = _account(config)
+        account = read_account(clients.ssm)
+        changes = plan_changes(cfg.baselines, account)
+    except (PatchwaveError, ValueError) as exc:
+        raise fail(exc) from None
+    for line in apply_changes(clients.ssm, cfg.baselines, account, changes):
+        console.print(f"applied: {line}", highlight=False, markup=False)
+    console.print(f"{len(changes)} change(s) applied" if changes else "nothing to do")
+
+
+@baselines_app.command("export")
+def baselines_export(
+    config: ConfigOpt = Path("config"),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write YAML here.")] = None,
+) -> None:
+    """The account's own baselines as baselines.yaml, to adopt them as code."""
+    import yaml
+
+    from patchwave.aws.baselines import export
+
+    try:
+        _, clients = _account(config)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    text = yaml.safe_dump(export(clients.ssm), sort_keys=False)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from patchwave.report import write_atomic
+
+        write_atomic(output, text)
+        console.print(f"wrote {output}")
 
 
 @app.command()

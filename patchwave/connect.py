@@ -5,12 +5,13 @@ This module is the one place that knows both adapters; flows call ``open_fleet``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from patchwave.clock import Clock
+from patchwave.clock import Clock, WallClock
 from patchwave.config import Config
-from patchwave.errors import ConfigError, FleetUnavailable
+from patchwave.errors import ConfigError
 from patchwave.fleet import Fleet
+from patchwave.notify import NoNotifier, Notifier
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class FleetHandle:
     fleet: Fleet
     clock: Clock
     description: str
+    notifier: Notifier = field(default_factory=NoNotifier)
 
 
 def parse_fleet_option(value: str) -> tuple[str, str]:
@@ -35,9 +37,9 @@ def open_fleet(value: str, config: Config, speed: float | None = None) -> FleetH
         from patchwave.sim import load_spec, open_simulated
 
         spec = load_spec(path)
-        fleet, clock = open_simulated(spec, config.baselines, speed)
-        return FleetHandle(fleet, clock, f"simulated fleet {path} (seed {spec.seed})")
-    raise FleetUnavailable(
-        "--fleet aws: the AWS adapter is not built yet (see issue 'The AWS path'); "
-        "use --fleet sim:config/fleets/demo.yaml"
-    )
+        simulated, clock = open_simulated(spec, config.baselines, speed)
+        return FleetHandle(simulated, clock, f"simulated fleet {path} (seed {spec.seed})")
+    from patchwave.aws import open_aws
+
+    aws_fleet, notifier, who = open_aws(config.aws)
+    return FleetHandle(aws_fleet, WallClock(), who, notifier)

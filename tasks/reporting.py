@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from patchwave.compliance import ComplianceReport
 from patchwave.config.baselines import COMPLIANCE_LEVELS
+from patchwave.connect import FleetHandle
 from patchwave.render import compliance_rows, to_html, to_markdown
 from patchwave.report import Report, report_stem, write_atomic
 
@@ -61,3 +62,9 @@ def publish_compliance(title: str, compliance: ComplianceReport) -> None:
     for group, counts in compliance.by_patch_group.items():
         lines.append(f"| {group} | {counts.compliant} | {counts.non_compliant} | {counts.unreported} |")
     create_markdown_artifact(markdown="\n".join(lines) + "\n", key=f"scan-{_key(title)}")
+
+
+@task(name="notify", cache_policy=NO_CACHE, persist_result=False)
+def notify(handle: FleetHandle, report: Report, files: dict[str, str]) -> dict[str, str]:
+    """Send the report where the fleet's configuration says (S3, SNS); nothing when unset."""
+    return handle.notifier.publish(report, files)

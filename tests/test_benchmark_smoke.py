@@ -18,5 +18,5 @@ def test_quick_benchmark_invariants() -> None:
     assert math.isfinite(result["efficiency"]) and result["efficiency"] > 0
     assert math.isfinite(result["lockstep_efficiency"]) and result["lockstep_efficiency"] > 0
     assert result["api_calls_per_instance"] >= result["api_calls_minimum_per_instance"]
-    assert result["task_runs"] == 6 + len(WAVE_SHARES)  # per wave, never per instance
+    assert result["task_runs"] == 7 + len(WAVE_SHARES)  # per wave, never per instance
     assert result["status"] in ("succeeded", "succeeded_with_errors")

@@ -34,7 +34,6 @@ def test_validate_default_config_and_demo_fleet() -> None:
         (("validate", "--fleet", "simulated"), "--fleet: fleet = 'simulated'"),
         (("validate", "--fleet", "sim:missing.yaml"), "missing.yaml: <file>"),
         (("plan", "--window", "nope"), "windows.yaml: windows[].name = 'nope': no such window"),
-        (("run", "--window", "weekly-test", "--fleet", "aws"), "AWS adapter is not built yet"),
         (("run", "--window", "weekly-test", "--speed", "-3"), "--speed: speed = -3.0"),
         (("scan", "--tag", "Workload"), "--tag: tag = 'Workload': expected KEY=VALUE"),
         (("scan", "--tag", "patch group=Critical"), "must be spelled 'Patch Group'"),
@@ -139,3 +138,21 @@ def test_run_writes_the_report_where_asked(tmp_path: Path) -> None:
     assert data["totals"]["patched"] > 0 and data["totals"]["failed_install"] == 1
     assert "report (html)" in result.output
     assert sum(data["totals"].values()) == len(data["instances"]) == 23
+
+
+def test_aws_without_credentials_is_one_clear_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    result = invoke("run", "--window", "weekly-test", "--fleet", "aws")
+    assert result.exit_code == 2
+    assert "no usable AWS credentials" in result.output
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    result = invoke("baselines", "diff")
+    assert result.exit_code == 2 and "no AWS region" in result.output

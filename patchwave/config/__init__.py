@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from patchwave.config.aws import AwsSettings
 from patchwave.config.baselines import Baseline, BaselinesFile
 from patchwave.config.loader import load_model
 from patchwave.config.windows import Window, WindowsFile
 from patchwave.errors import ConfigError
 
-__all__ = ["Baseline", "BaselinesFile", "Config", "Window", "WindowsFile", "load_config"]
+__all__ = ["AwsSettings", "Baseline", "BaselinesFile", "Config", "Window", "WindowsFile", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Config:
     directory: Path
     baselines: BaselinesFile
     windows: WindowsFile
+    aws: AwsSettings
 
     def window(self, name: str) -> Window:
         try:
@@ -41,4 +43,6 @@ def load_config(directory: Path | str = "config") -> Config:
         raise ConfigError(str(folder), "--config", str(folder), "not a folder")
     baselines = load_model(BaselinesFile, folder / "baselines.yaml")
     windows = load_model(WindowsFile, folder / "windows.yaml")
-    return Config(folder, baselines, windows)
+    aws_file = folder / "aws.yaml"
+    aws = load_model(AwsSettings, aws_file) if aws_file.exists() else AwsSettings()
+    return Config(folder, baselines, windows, aws)

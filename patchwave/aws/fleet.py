@@ -1,0 +1,327 @@
+"""The Fleet port on AWS: Systems Manager and EC2 through boto3.
+
+Every verb chunks by the API's limits. SendCommand is never re-sent blindly: throttling (the
+request was refused) is retried; any other failure is ambiguous, so the command is first looked
+for by its unique Comment, and only re-sent when it is certainly not there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from patchwave.aws import ec2, elbv2, s3, ssm
+from patchwave.aws.platforms import operating_system
+from patchwave.aws.session import AwsClients
+from patchwave.clock import Clock, WallClock
+from patchwave.config.aws import AwsSettings
+from patchwave.errors import PatchwaveError
+from patchwave.fleet import (
+    CommandProgress,
+    ComplianceSummary,
+    InstancePatchState,
+    Invocation,
+    ManagedInstance,
+    PatchCommand,
+)
+
+THROTTLING = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+SEVERITIES = {
+    "CriticalCount": "CRITICAL",
+    "HighCount": "HIGH",
+    "MediumCount": "MEDIUM",
+    "LowCount": "LOW",
+    "InformationalCount": "INFORMATIONAL",
+    "UnspecifiedCount": "UNSPECIFIED",
+}
+REBOOT_DOCUMENTS = {"WINDOWS": ("AWS-RunPowerShellScript", "exit 3010")}
+LINUX_REBOOT = ("AWS-RunShellScript", "exit 194")  # the agent reboots the node on exit code 194
+
+
+def _throttled(exc: BaseException) -> bool:
+    return isinstance(exc, ClientError) and exc.response["Error"]["Code"] in THROTTLING
+
+
+def _details(text: str) -> str:
+    """'Delivery Timed Out' -> 'DeliveryTimedOut', as the rest of patchwave spells them."""
+    return text.replace(" ", "")
+
+
+class AmbiguousSend(PatchwaveError):
+    """SendCommand failed in a way that does not say whether it was accepted."""
+
+
+class AwsFleet:
+    def __init__(self, clients: AwsClients, settings: AwsSettings, clock: Clock | None = None) -> None:
+        self.clients = clients
+        self.settings = settings
+        self.clock = clock or WallClock()
+        self._sent_at: dict[str, dt.datetime] = {}
+        self._platform: dict[str, str] = {}
+        self._private_ip: dict[str, str] = {}
+        self._overrides: dict[str, str] = {}
+
+    # ----------------------------------------------------------------- inventory
+    def list_instances(self) -> list[ManagedInstance]:
+        infos = list(ssm.instance_information(self.clients.ssm))
+        ec2_ids = [i["InstanceId"] for i in infos if i["InstanceId"].startswith("i-")]
+        described = ec2.describe(self.clients.ec2, ec2_ids) if ec2_ids else {}
+        instances: list[ManagedInstance] = []
+        for info in infos:
+            iid = info["InstanceId"]
+            platform = operating_system(
+                info.get("PlatformType", ""), info.get("PlatformName", ""), info.get("PlatformVersion", "")
+            )
+            self._platform[iid] = platform
+            if iid in described:
+                tags, state = described[iid]["tags"], described[iid]["state"]
+                self._private_ip[iid] = described[iid]["private_ip"]
+            elif iid.startswith("mi-"):
+                tags, state = ssm.managed_instance_tags(self.clients.ssm, iid), "n/a"
+                self._private_ip[iid] = info.get("IPAddress", "")
+            else:
+                continue  # an EC2 instance SSM still lists but EC2 no longer has
+            instances.append(
+                ManagedInstance(
+                    iid, platform, info.get("PingStatus", "Inactive"), state, tags, tags.get("Name", "")
+                )
+            )
+        return instances
+
+    # ----------------------------------------------------------------- commands
+    def _override_url(self, command: PatchCommand) -> str:
+        patch_ids = sorted(command.install_override)
+        digest = hashlib.sha256("\n".join(patch_ids).encode()).hexdigest()[:16]
+        if digest not in self._overrides:
+            bucket = self.settings.install_override_bucket or self.settings.output.s3_bucket
+            if not bucket:
+                raise PatchwaveError(
+                    "config/aws.yaml: install_override_bucket (or output.s3_bucket) is needed to "
+                    "name patches to install (InstallOverrideList)"
+                )
+            key = f"patchwave/install-override/{command.run_id}/{digest}.yaml"
+            self._overrides[digest] = s3.put_text(
+                self.clients.s3, bucket, key, s3.install_override_yaml(patch_ids), "application/x-yaml"
+            )
+        return self._overrides[digest]
+
+    def _send_request(self, command: PatchCommand, comment: str) -> dict[str, Any]:
+        parameters: dict[str, list[str]] = {
+            "Operation": [command.operation],
+            "RebootOption": [command.reboot_option],
+            "SnapshotId": [command.snapshot_id],
+        }
+        if command.install_override and command.operation == "Install":
+            parameters["InstallOverrideList"] = [self._override_url(command)]
+        request: dict[str, Any] = {
+            "DocumentName": self.settings.document,
+            "InstanceIds": list(command.instance_ids),
+            "Parameters": parameters,
+            "Comment": comment,
+            "TimeoutSeconds": self.settings.delivery_timeout_seconds,
+            "MaxConcurrency": str(len(command.instance_ids)),
+            "MaxErrors": str(len(command.instance_ids)),
+        }
+        output = self.settings.output
+        if output.s3_bucket:
+            request["OutputS3BucketName"] = output.s3_bucket
+            request["OutputS3KeyPrefix"] = f"{output.s3_key_prefix.strip('/')}/{command.run_id}"
+        if output.cloudwatch_log_group:
+            request["CloudWatchOutputConfig"] = {
+                "CloudWatchLogGroupName": output.cloudwatch_log_group,
+                "CloudWatchOutputEnabled": True,
+            }
+        notes = self.settings.notifications
+        if notes.sns_topic_arn and notes.service_role_arn:
+            request["ServiceRoleArn"] = notes.service_role_arn
+            request["NotificationConfig"] = {
+                "NotificationArn": notes.sns_topic_arn,
+                "NotificationEvents": list(notes.command_events),
+                "NotificationType": "Invocation",
+            }
+        return request
+
+    @retry(
+        retry=retry_if_exception(_throttled),
+        stop=stop_after_attempt(8),
+        wait=wait_exponential(multiplier=0.5, max=20),
+        reraise=True,
+    )
+    def _send_once(self, request: dict[str, Any]) -> str:
+        return str(ssm.send_command(self.clients.ssm_send, **request)["CommandId"])
+
+    @retry(
+        retry=retry_if_exception(lambda e: isinstance(e, AmbiguousSend)),
+        stop=stop_after_attempt(3),
+        wait=wait_exponential(multiplier=2, max=10),
+        reraise=True,
+    )
+    def _find_sent(self, comment: str, since: dt.datetime) -> str:
+        found = ssm.find_command_by_comment(self.clients.ssm, comment, since, self.settings.document)
+        if found is None:
+            raise AmbiguousSend(f"command {comment!r} not found (yet)")
+        return str(found["CommandId"])
+
+    def send_patch_command(self, command: PatchCommand) -> str:
+        comment = f"{command.comment} {uuid.uuid4().hex[:8]}"[:100]
+        request = self._send_request(command, comment)
+        sent_at = self.clock.now()
+        try:
+            command_id = self._send_once(request)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if _throttled(exc) or status < 500:
+                raise  # refused for certain: nothing was started
+            command_id = self._recover(comment, request, sent_at)
+        except BotoCoreError:
+            command_id = self._recover(comment, request, sent_at)
+        self._sent_at[command_id] = sent_at
+        return command_id
+
+    def _recover(self, comment: str, request: dict[str, Any], sent_at: dt.datetime) -> str:
+        """An ambiguous failure: find the command by its Comment; re-send only if absent."""
+        try:
+            return self._find_sent(comment, sent_at - dt.timedelta(minutes=5))
+        except AmbiguousSend:
+            return self._send_once(request)
+
+    def command_progress(self, command_ids: Sequence[str]) -> dict[str, CommandProgress]:
+        wanted = set(command_ids)
+        if not wanted:
+            return {}
+        known = [self._sent_at[c] for c in wanted if c in self._sent_at]
+        since = (min(known) if known else self.clock.now()) - dt.timedelta(minutes=5)
+        found: dict[str, CommandProgress] = {}
+        for item in ssm.commands_since(self.clients.ssm, since, self.settings.document):
+            if item["CommandId"] in wanted:
+                found[item["CommandId"]] = self._progress(item)
+        for command_id in wanted - set(found):  # not listed (yet or any more): ask directly
+            single = ssm.command(self.clients.ssm, command_id)
+            if single is not None:
+                found[command_id] = self._progress(single)
+        return found
+
+    @staticmethod
+    def _progress(item: dict[str, Any]) -> CommandProgress:
+        return CommandProgress(
+            command_id=item["CommandId"],
+            status=item["Status"],
+            target_count=item.get("TargetCount", 0),
+            completed_count=item.get("CompletedCount", 0),
+            error_count=item.get("ErrorCount", 0),
+        )
+
+    def list_invocations(self, command_id: str) -> list[Invocation]:
+        return [
+            Invocation(
+                command_id, item["InstanceId"], item["Status"], _details(item.get("StatusDetails", ""))
+            )
+            for item in ssm.invocations(self.clients.ssm, command_id)
+        ]
+
+    def cancel_command(self, command_id: str, instance_ids: Sequence[str]) -> None:
+        ssm.cancel_command(self.clients.ssm, command_id, instance_ids)
+
+    # ----------------------------------------------------------------- states
+    def patch_states(self, instance_ids: Sequence[str]) -> dict[str, InstancePatchState]:
+        states: dict[str, InstancePatchState] = {}
+        for item in ssm.patch_states(self.clients.ssm, instance_ids):
+            states[item["InstanceId"]] = InstancePatchState(
+                instance_id=item["InstanceId"],
+                patch_group=item.get("PatchGroup", ""),
+                baseline_id=item.get("BaselineId", ""),
+                snapshot_id=item.get("SnapshotId", ""),
+                operation=item.get("Operation", ""),
+                operation_end_time=item.get("OperationEndTime"),
+                installed=item.get("InstalledCount", 0),
+                installed_other=item.get("InstalledOtherCount", 0),
+                installed_pending_reboot=item.get("InstalledPendingRebootCount", 0),
+                installed_rejected=item.get("InstalledRejectedCount", 0),
+                missing=item.get("MissingCount", 0),
+                failed=item.get("FailedCount", 0),
+                not_applicable=item.get("NotApplicableCount", 0),
+                critical_non_compliant=item.get("CriticalNonCompliantCount", 0),
+                security_non_compliant=item.get("SecurityNonCompliantCount", 0),
+                other_non_compliant=item.get("OtherNonCompliantCount", 0),
+            )
+        return states
+
+    def compliance(self, instance_ids: Sequence[str]) -> dict[str, ComplianceSummary]:
+        wanted = set(instance_ids)
+        found: dict[str, ComplianceSummary] = {}
+        for item in ssm.patch_compliance_summaries(self.clients.ssm):
+            iid = item.get("ResourceId", "")
+            if iid not in wanted:
+                continue
+            severity = item.get("NonCompliantSummary", {}).get("SeveritySummary", {})
+            by_severity = {
+                level: severity.get(key, 0) for key, level in SEVERITIES.items() if severity.get(key)
+            }
+            found[iid] = ComplianceSummary(
+                instance_id=iid,
+                compliant=item.get("Status") == "COMPLIANT",
+                compliant_count=item.get("CompliantSummary", {}).get("CompliantCount", 0),
+                non_compliant_by_severity=by_severity,
+            )
+        return found
+
+    def ping_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        found = {
+            i["InstanceId"]: i.get("PingStatus", "Inactive")
+            for i in ssm.instance_information(self.clients.ssm, instance_ids)
+        }
+        return {iid: found.get(iid, "Inactive") for iid in instance_ids}
+
+    # ----------------------------------------------------------------- actions
+    def reboot(self, instance_ids: Sequence[str]) -> None:
+        ec2_ids = [i for i in instance_ids if i.startswith("i-")]
+        if ec2_ids:
+            ec2.reboot(self.clients.ec2, ec2_ids)
+        for iid in (i for i in instance_ids if i.startswith("mi-")):
+            document, line = REBOOT_DOCUMENTS.get(self._platform.get(iid, ""), LINUX_REBOOT)
+            self._send_once(
+                {
+                    "DocumentName": document,
+                    "InstanceIds": [iid],
+                    "Parameters": {"commands": [line]},
+                    "Comment": "patchwave controlled reboot",
+                }
+            )
+
+    def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
+        config = self.settings.health
+        result: dict[str, str | None] = dict.fromkeys(instance_ids)
+        if config.target_group_arns:
+            problems = elbv2.unhealthy_targets(self.clients.elbv2, config.target_group_arns)
+            for iid in instance_ids:
+                if iid in problems:
+                    result[iid] = problems[iid]
+        if config.http_probe:
+            for iid in instance_ids:
+                if result[iid] is None:
+                    result[iid] = self._probe(
+                        config.http_probe.format(instance_id=iid, private_ip=self._private_ip.get(iid, "")),
+                        config.http_timeout_seconds,
+                    )
+        return result
+
+    @staticmethod
+    def _probe(url: str, timeout: float) -> str | None:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - operator's URL
+                return None if 200 <= response.status < 400 else f"HTTP probe {url}: status {response.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            return f"HTTP probe {url}: {exc}"
+
+    def api_calls(self) -> dict[str, int]:
+        return dict(self.clients.counter.calls)
