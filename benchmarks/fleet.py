@@ -31,8 +31,15 @@ def benchmark_spec(instances: int, seed: int) -> FleetSpec:
         if platform == "AMAZON_LINUX_2023":
             tags["Patch Group"] = "Critical"
         groups.append({"name": f"g-{platform.lower()}", "count": count, "platform": platform, "tags": tags})
-    groups.append({"name": "offline", "count": offline, "platform": "AMAZON_LINUX_2023",
-                   "tags": {"Workload": "Bench"}, "ping_status": "ConnectionLost"})
+    groups.append(
+        {
+            "name": "offline",
+            "count": offline,
+            "platform": "AMAZON_LINUX_2023",
+            "tags": {"Workload": "Bench"},
+            "ping_status": "ConnectionLost",
+        }
+    )
     return FleetSpec.model_validate(
         {
             "seed": seed,

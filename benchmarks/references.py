@@ -29,7 +29,9 @@ def ideal_makespan(work: Sequence[float], verify: Sequence[float], concurrency: 
 def lockstep_makespan(work: Sequence[float], verify: Sequence[float], concurrency: int) -> float:
     total = 0.0
     for i in range(0, len(work), concurrency):
-        total += max(w + v for w, v in zip(work[i : i + concurrency], verify[i : i + concurrency], strict=True))
+        total += max(
+            w + v for w, v in zip(work[i : i + concurrency], verify[i : i + concurrency], strict=True)
+        )
     return total
 
 

@@ -137,7 +137,6 @@ def run(instances: int, seed: int, shares: tuple[int, ...], name: str) -> dict[s
     win = window_for(instances, shares)
     report_dir = tempfile.mkdtemp(prefix="patchwave-bench-reports-")
 
-
     # warm Prefect's temporary server so its start-up is not charged to the window
     from prefect import get_client
 
@@ -166,7 +165,9 @@ def run(instances: int, seed: int, shares: tuple[int, ...], name: str) -> dict[s
     bound = sum(w["lower_bound_s"] for w in per_wave.values())
     window_s = (report.finished_at - report.started_at).total_seconds()
     calls = report.api_calls
-    ssm_calls = sum(v for k, v in calls.items() if k not in ("HealthCheck", "DescribeInstances", "RebootInstances"))
+    ssm_calls = sum(
+        v for k, v in calls.items() if k not in ("HealthCheck", "DescribeInstances", "RebootInstances")
+    )
     minimum = minimum_calls(report)
     result = {
         "name": name,
@@ -191,7 +192,8 @@ def run(instances: int, seed: int, shares: tuple[int, ...], name: str) -> dict[s
         "task_runs": task_runs(state.state_details.flow_run_id),
         "outcomes": {k: v for k, v in report.totals.items() if v},
         "status": report.status,
-        "every_instance_one_outcome": len({i.instance_id for i in report.instances}) == len(report.instances)
+        "every_instance_one_outcome": len({i.instance_id for i in report.instances})
+        == len(report.instances)
         == instances,
     }
     return result
@@ -202,22 +204,48 @@ def print_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"patch window benchmark: {result['instances']:,} instances (seed {result['seed']})")
-    for column in ("wave", "instances", "concurrency", "achieved", "ideal", "lock-step", "lower bound", "efficiency"):
+    for column in (
+        "wave",
+        "instances",
+        "concurrency",
+        "achieved",
+        "ideal",
+        "lock-step",
+        "lower bound",
+        "efficiency",
+    ):
         table.add_column(column, justify="right")
     for name, wave in result["waves"].items():
         eff = wave["ideal_s"] / wave["achieved_s"] if wave["achieved_s"] else 0
-        table.add_row(name, str(wave["instances"]), str(wave["concurrency"]), _hm(wave["achieved_s"]),
-                      _hm(wave["ideal_s"]), _hm(wave["lockstep_s"]), _hm(wave["lower_bound_s"]), f"{eff:.3f}")
+        table.add_row(
+            name,
+            str(wave["instances"]),
+            str(wave["concurrency"]),
+            _hm(wave["achieved_s"]),
+            _hm(wave["ideal_s"]),
+            _hm(wave["lockstep_s"]),
+            _hm(wave["lower_bound_s"]),
+            f"{eff:.3f}",
+        )
     table.add_section()
-    table.add_row("all waves", str(result["instances"]), "", _hm(result["waves_makespan_s"]), _hm(result["ideal_s"]),
-                  _hm(result["lockstep_s"]), _hm(result["lower_bound_s"]), f"{result['efficiency']:.3f}")
+    table.add_row(
+        "all waves",
+        str(result["instances"]),
+        "",
+        _hm(result["waves_makespan_s"]),
+        _hm(result["ideal_s"]),
+        _hm(result["lockstep_s"]),
+        _hm(result["lower_bound_s"]),
+        f"{result['efficiency']:.3f}",
+    )
     console = Console()
     console.print(table)
     console.print(
         f"window (scan to report) {_hm(result['window_makespan_s'])} simulated; lock-step efficiency "
         f"{result['lockstep_efficiency']:.3f}\n"
         f"SSM API calls per instance {result['api_calls_per_instance']:.3f} (minimum possible "
-        f"{result['api_calls_minimum_per_instance']:.3f}); throttled waits {sum(result['throttled'].values())}\n"
+        f"{result['api_calls_minimum_per_instance']:.3f}); "
+        f"throttled waits {sum(result['throttled'].values())}\n"
         f"calls: {result['api_calls']}\n"
         f"orchestrator CPU {result['cpu_seconds']:.1f} s, wall {result['wall_seconds']:.1f} s, peak RSS "
         f"{result['peak_rss_mb']:.0f} MB, Prefect task runs {result['task_runs']}\n"
@@ -230,7 +258,9 @@ def _hm(seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--instances", type=int, default=10_000)
     parser.add_argument("--waves", default=",".join(map(str, WAVE_SHARES)), help="wave shares in percent")
     parser.add_argument("--seed", type=int, default=2026)

@@ -39,3 +39,22 @@ def prefect_harness() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _run_in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
+
+
+ALL_AWS_COUNTERS: list = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _record_every_aws_call() -> Iterator[None]:
+    """Keep every CallCounter patchwave creates: the IAM test checks each action they saw."""
+    from patchwave.aws.session import CallCounter
+
+    original = CallCounter.__init__
+
+    def recording_init(self: CallCounter) -> None:
+        original(self)
+        ALL_AWS_COUNTERS.append(self)
+
+    CallCounter.__init__ = recording_init  # type: ignore[method-assign]
+    yield
+    CallCounter.__init__ = original  # type: ignore[method-assign]

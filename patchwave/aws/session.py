@@ -34,16 +34,20 @@ NO_RETRIES = BotoConfig(retries={"mode": "standard", "max_attempts": 1}, user_ag
 
 
 class CallCounter:
-    """Counts API calls by operation name (once per call, not per retry attempt)."""
+    """Counts API calls by operation name (once per call, not per retry attempt), and keeps
+    the IAM action each one needs (``service:Operation``)."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.actions: set[str] = set()
         self._lock = threading.Lock()
 
     def __call__(self, model: Any = None, **_: Any) -> None:
         if model is not None:
+            prefix = model.service_model.signing_name
             with self._lock:
                 self.calls[model.name] += 1
+                self.actions.add(f"{prefix}:{model.name}")
 
 
 def _assumed(base: boto3.Session, role_arn: str, external_id: str | None) -> boto3.Session:
@@ -95,7 +99,7 @@ class AwsClients:
     def __init__(self, session: boto3.Session, counter: CallCounter | None = None) -> None:
         self.session = session
         self.counter = counter or CallCounter()
-        session.events.register("before-call", self.counter)
+        session.events.register_first("before-call", self.counter)  # before any short-circuit
 
     def _client(self, service: str, config: BotoConfig = RETRIES) -> Any:
         return self.session.client(service, config=config)
