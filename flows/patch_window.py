@@ -112,7 +112,7 @@ def run_window(
         reason=reason,
     )
     paths = publish_report(opaque(report), report_dir, report_json)
-    paths |= notify(handle, opaque(report), paths)
+    paths = {**paths, **notify(handle, opaque(report), paths)}
     events.publish(events.Finished("window", report, paths))
     logger.info("Window %s %s; report %s", window.name, report.status, paths["json"])
     return report

@@ -63,9 +63,19 @@ def run_injected(handle: FleetHandle, win, tmp_path: Path):
     return injected(return_state=True)
 
 
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def publish(self, report, files):
+        self.sent.append((report, files))
+        return {"sns": "message-1"}
+
+
 def test_whole_window_one_outcome_each_same_snapshot_nothing_outside_the_plan(config, tmp_path: Path) -> None:
     fleet, clock = world(fleet_spec(failing_ids=[WEB[3]]), config.baselines)
-    handle = FleetHandle(fleet, clock, "test fleet")
+    notifier = RecordingNotifier()
+    handle = FleetHandle(fleet, clock, "test fleet", notifier)
     state = run_injected(handle, window(WAVES), tmp_path)
     assert state.is_completed()
     report = state.result()
@@ -88,6 +98,8 @@ def test_whole_window_one_outcome_each_same_snapshot_nothing_outside_the_plan(co
         < report.compliance.before.instances_by_severity["CRITICAL"]
     )
     assert report.api_calls["SendCommand"] >= 3
+    ((sent_report, files),) = notifier.sent  # the summary went out once, with the written files
+    assert sent_report.run_id == report.run_id and set(files) == {"json", "markdown", "html"}
 
 
 def test_failed_canary_halts_the_window_and_the_run_fails_with_its_report(config, tmp_path: Path) -> None:
