@@ -12,12 +12,17 @@ import uuid
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.runtime.flow_run import get_scheduled_start_time
 from prefect.states import Completed, Failed, State
 
+from flows.approval import ask_approval
 from flows.opaque import opaque
 from patchwave import events
+from patchwave.clock import WallClock
 from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
+from patchwave.decisions import Decision
+from patchwave.planning import exclude
 from patchwave.report import Report, build_report
 from patchwave.runner import WaveResult, WaveSettings, not_run
 from tasks.inventory import discover_targets
@@ -45,7 +50,18 @@ def settings_for(window: Window, snapshot_id: str, run_id: str, stop_at: dt.date
         reboot_timeout=dt.timedelta(minutes=window.timeouts.reboot_minutes),
         health_check=window.health_check,
         stop_starting_at=stop_at,
+        overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
     )
+
+
+def window_start(handle: FleetHandle) -> dt.datetime:
+    """When the window opened: a scheduled run's slot on real time (a run that starts late
+    still ends on time), else now on the fleet's clock (started by hand, or simulated)."""
+    scheduled = get_scheduled_start_time() if isinstance(handle.clock, WallClock) else None
+    now = handle.clock.now()
+    if scheduled is not None and scheduled.astimezone(dt.UTC) < now:
+        return scheduled.astimezone(dt.UTC)
+    return now
 
 
 def run_window(
@@ -55,13 +71,15 @@ def run_window(
     report_dir: str,
     report_json: str | None = None,
     reason: str = "",
+    snapshot_id: str | None = None,
+    retry_of: str = "",
 ) -> Report:
     """Compose the window's tasks; returns the report (already written and published)."""
     logger = get_run_logger()
     clock = handle.clock
-    started = clock.now()
+    started = window_start(handle)
     run_id = current_run_id()
-    snapshot_id = str(uuid.uuid4())
+    snapshot_id = snapshot_id or str(uuid.uuid4())
     stop_at = started + dt.timedelta(hours=window.duration_hours - window.cutoff_hours)
 
     events.publish(events.Phase("discover", f"targets of window {window.name}"))
@@ -81,17 +99,31 @@ def run_window(
     settings = settings_for(window, snapshot_id, run_id, stop_at)
 
     results: list[WaveResult] = []
+    decisions: list[Decision] = []
     stop_reason = "operation is Scan (report only)" if window.operation == "Scan" else ""
+    stop_status = "not_attempted"
     for wave in plan.waves:
+        if not stop_reason and clock.now() >= stop_at and wave.install_ids:
+            stop_reason, stop_status = "the window's cutoff passed before this wave", "cut_off"
+        if not stop_reason and wave.require_approval and wave.install_ids:
+            decision = ask_approval(wave, window.approval_timeout_minutes, clock.now())
+            decisions.append(decision)
+            if decision.decision != "approved":
+                stop_reason = f"wave {wave.name!r} was not approved ({decision.decision})"
+                stop_status = "aborted"
+            elif decision.excluded:
+                who = decision.decided_by or "the approver"
+                wave = exclude(wave, set(decision.excluded), f"excluded at approval by {who}")
         if stop_reason:
-            results.append(not_run(wave, stop_reason, clock.now()))
+            results.append(not_run(wave, stop_reason, clock.now(), stop_status))
+            stop_status = "not_attempted" if stop_status != "cut_off" else "cut_off"
             continue
         result = run_wave(handle, opaque(wave), settings)
         results.append(result)
         if result.status == "halted":
             stop_reason = f"wave {wave.name!r} halted: {result.stop_reason}"
         elif result.status == "cut_off":
-            stop_reason = f"the window's cutoff passed during wave {wave.name!r}"
+            stop_reason, stop_status = f"the window's cutoff passed during wave {wave.name!r}", "cut_off"
 
     events.publish(events.Phase("report", window.name))
     after = assess(handle, opaque(targets))
@@ -110,6 +142,8 @@ def run_window(
         after=after.report,
         api_calls=handle.fleet.api_calls(),
         reason=reason,
+        decisions=decisions,
+        retry_of=retry_of,
     )
     paths = publish_report(opaque(report), report_dir, report_json)
     paths = {**paths, **notify(handle, opaque(report), paths)}

@@ -11,6 +11,7 @@ from patchwave.clock import Clock, WallClock
 from patchwave.config import Config
 from patchwave.errors import ConfigError
 from patchwave.fleet import Fleet
+from patchwave.leases import Leases, MemoryLeases
 from patchwave.notify import NoNotifier, Notifier
 
 
@@ -20,6 +21,10 @@ class FleetHandle:
     clock: Clock
     description: str
     notifier: Notifier = field(default_factory=NoNotifier)
+    leases: Leases = field(default_factory=MemoryLeases)
+
+
+_SIM_LEASES = MemoryLeases()
 
 
 def parse_fleet_option(value: str) -> tuple[str, str]:
@@ -38,8 +43,10 @@ def open_fleet(value: str, config: Config, speed: float | None = None) -> FleetH
 
         spec = load_spec(path)
         simulated, clock = open_simulated(spec, config.baselines, speed)
-        return FleetHandle(simulated, clock, f"simulated fleet {path} (seed {spec.seed})")
+        # a simulated fleet lives in this process: so do the leases of its instances
+        return FleetHandle(simulated, clock, f"simulated fleet {path} (seed {spec.seed})", leases=_SIM_LEASES)
     from patchwave.aws import open_aws
+    from patchwave.sqlite_leases import SqliteLeases
 
     aws_fleet, notifier, who = open_aws(config.aws)
-    return FleetHandle(aws_fleet, WallClock(), who, notifier)
+    return FleetHandle(aws_fleet, WallClock(), who, notifier, SqliteLeases())

@@ -76,6 +76,8 @@ def describe(selector: WaveSelector | None, last: bool) -> str:
         return "tags " + ", ".join(f"{k}={'|'.join(v)}" for k, v in selector.tags.items())
     if selector.count is not None:
         return f"{selector.count} instance(s)"
+    if selector.instance_ids is not None:
+        return f"{len(selector.instance_ids)} named instance(s)"
     return f"{selector.percent:g}% of the rest"
 
 
@@ -92,6 +94,9 @@ def _take(wave: Wave, remaining: list[ManagedInstance], actionable: set[str]) ->
     assert selector is not None
     if selector.tags is not None:
         return [i for i in remaining if tags_match(i.tags, selector.tags)]
+    if selector.instance_ids is not None:
+        wanted = set(selector.instance_ids)
+        return [i for i in remaining if i.instance_id in wanted]
     candidates = [i for i in remaining if i.instance_id in actionable]
     if selector.count is not None:
         return candidates[: selector.count]
@@ -157,3 +162,31 @@ def plan_window(
             )
         )
     return Plan(window.name, tuple(waves), tuple(warnings))
+
+
+def exclude(wave: WavePlan, instance_ids: set[str], reason: str) -> WavePlan:
+    """The wave without some instances (they will be reported not_attempted, with the reason)."""
+    members = tuple(
+        PlannedInstance(
+            m.instance_id,
+            m.wave,
+            m.platform,
+            m.patch_group,
+            m.baseline,
+            Outcome.NOT_ATTEMPTED,
+            m.missing_by_severity,
+            reason,
+        )
+        if m.instance_id in instance_ids and m.to_install
+        else m
+        for m in wave.members
+    )
+    return WavePlan(
+        wave.name,
+        wave.index,
+        members,
+        wave.max_concurrency,
+        wave.max_errors,
+        wave.require_approval,
+        wave.selector,
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from patchwave.compliance import ComplianceReport
+from patchwave.decisions import Decision
 from patchwave.outcomes import ERRORS, Outcome
 from patchwave.planning import Plan
 from patchwave.runner import WaveResult
@@ -70,6 +71,8 @@ class Report(BaseModel):
     instances: list[InstanceReport]
     compliance: ComplianceBeforeAfter
     api_calls: dict[str, int]
+    decisions: list[Decision] = Field(default_factory=list, description="Approvals between waves.")
+    retry_of: str = Field(default="", description="The run this one retries, if any.")
 
     model_config = {"populate_by_name": True}
 
@@ -102,6 +105,8 @@ def build_report(
     after: ComplianceReport | None,
     api_calls: dict[str, int],
     reason: str = "",
+    decisions: list[Decision] | None = None,
+    retry_of: str = "",
 ) -> Report:
     planned = {m.instance_id: m for m in plan.members}
     by_wave = {r.name: r for r in results}
@@ -157,6 +162,8 @@ def build_report(
         instances=instances,
         compliance=ComplianceBeforeAfter(before=before, after=after),
         api_calls=dict(sorted(api_calls.items())),
+        decisions=decisions or [],
+        retry_of=retry_of,
     )
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from patchwave.clock import Clock
 from patchwave.commands import CommandTracker, TrackedCommand
 from patchwave.fleet import Fleet, Invocation
+from patchwave.leases import Leases, MemoryLeases
 from patchwave.outcomes import ERRORS, Outcome, from_invocation
 from patchwave.planning import WavePlan
 from patchwave.polling import PollPolicy
@@ -47,6 +48,7 @@ class WaveSettings:
     reboot_timeout: dt.timedelta = dt.timedelta(minutes=20)
     health_check: bool = True
     stop_starting_at: dt.datetime | None = None  # the window's end minus its cutoff
+    overlap_wait: dt.timedelta = dt.timedelta(minutes=30)  # for instances another run holds
 
 
 @dataclass
@@ -106,7 +108,12 @@ class WaveRunner:
         *,
         on_progress: Callable[[WaveProgress], None] | None = None,
         policy: PollPolicy | None = None,
+        leases: Leases | None = None,
     ) -> None:
+        self.leases: Leases = leases or MemoryLeases()
+        self.leased: set[str] = set()
+        self.to_release: list[str] = []  # finished instances whose lease goes back in one call
+        self.waiting: dict[str, tuple[dt.datetime, str]] = {}  # held by another run: since, holder
         self.fleet = fleet
         self.clock = clock
         self.wave = wave
@@ -155,10 +162,21 @@ class WaveRunner:
             self._on_overdue(polled.overdue)
             self._check_reboots()
             self.rate.errors = self._error_total()
+            self._release_finished()
         reason = "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
+        for instance_id, (_, holder) in list(self.waiting.items()):
+            self._finish(
+                instance_id,
+                Outcome.NOT_ATTEMPTED,
+                error=f"not started: run {holder} was operating on it" + (f"; {reason}" if reason else ""),
+            )
+        self.waiting.clear()
         for instance_id in self.queue:
             self._finish(instance_id, Outcome.NOT_ATTEMPTED, error=f"not started: {reason}")
         self.queue.clear()
+        self.to_release.extend(sorted(self.leased))
+        self.leased.clear()
+        self._release_finished()
         self._report_progress()
         if self.rate.halted:
             status = "halted"
@@ -181,7 +199,7 @@ class WaveRunner:
         )
 
     def _busy(self) -> bool:
-        can_start = bool(self.queue) and self.rate.free_slots(0) > 0
+        can_start = bool(self.queue or self.waiting) and self.rate.free_slots(0) > 0
         return bool(
             self.tracker.active or self.reboot_queue or self.rebooting or self.verifying.ids or can_start
         )
@@ -207,15 +225,32 @@ class WaveRunner:
     # ----------------------------------------------------------------- starting work
     def _start_installs(self) -> None:
         stop_at = self.settings.stop_starting_at
-        if self.queue and stop_at is not None and self.clock.now() >= stop_at:
+        now = self.clock.now()
+        if (self.queue or self.waiting) and stop_at is not None and now >= stop_at:
             self.rate.stopped_reason = "the window's cutoff has passed"
-        free = min(self.rate.free_slots(self._slots_in_use()), len(self.queue))
-        if free <= 0:
+        self._give_up_waiting(now)
+        free = self.rate.free_slots(self._slots_in_use())
+        batch: list[str] = []
+        candidates = list(self.waiting) + list(self.queue)
+        position = 0
+        while len(batch) < free and position < len(candidates):
+            chunk = candidates[position : position + (free - len(batch))]
+            position += len(chunk)
+            refused = self.leases.acquire(self.settings.run_id, chunk, now, now + self._lease_span())
+            for iid in chunk:
+                if iid in self.queue:
+                    self.queue.remove(iid)
+                if iid in refused:
+                    self.waiting.setdefault(iid, (now, refused[iid]))
+                else:
+                    self.waiting.pop(iid, None)
+                    self.leased.add(iid)
+                    batch.append(iid)
+        if not batch:
             return
-        batch = [self.queue.popleft() for _ in range(free)]
         settings = self.settings
         reboot_option = "RebootIfNeeded" if settings.reboot == "if_needed" else "NoReboot"
-        deadline = self.clock.now() + settings.install_timeout
+        deadline = now + settings.install_timeout
         if settings.reboot == "if_needed":
             deadline += settings.reboot_timeout
         sent = self.tracker.send(
@@ -232,6 +267,26 @@ class WaveRunner:
                 self.started_at[instance_id] = tracked.sent_at
                 self.install_command[instance_id] = tracked.command_id
         self.peak_in_flight = max(self.peak_in_flight, self._slots_in_use())
+
+    def _release_finished(self) -> None:
+        if self.to_release:
+            self.leases.release(self.settings.run_id, self.to_release)
+            self.to_release = []
+
+    def _lease_span(self) -> dt.timedelta:
+        s = self.settings
+        return s.install_timeout + s.reboot_timeout * 2 + s.scan_timeout + dt.timedelta(hours=1)
+
+    def _give_up_waiting(self, now: dt.datetime) -> None:
+        for iid, (since, holder) in list(self.waiting.items()):
+            if now - since >= self.settings.overlap_wait:
+                del self.waiting[iid]
+                self._finish(
+                    iid,
+                    Outcome.NOT_ATTEMPTED,
+                    error=f"not started: run {holder} was operating on it "
+                    f"for longer than {self.settings.overlap_wait}",
+                )
 
     def _start_reboots(self) -> None:
         free = min(self.reboot_slots - len(self.rebooting), len(self.reboot_queue))
@@ -422,6 +477,9 @@ class WaveRunner:
             self.own_errors += 1
         if instance_id in self.started_at:
             self.finished_after_start += 1
+        if instance_id in self.leased:
+            self.leased.discard(instance_id)
+            self.to_release.append(instance_id)
         self.results[instance_id] = InstanceResult(
             instance_id=instance_id,
             wave=self.wave.name,

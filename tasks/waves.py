@@ -65,6 +65,9 @@ def run_wave(handle: FleetHandle, wave: WavePlan, settings: WaveSettings) -> Wav
     """Install one wave with rate control, reboot wait and verification."""
     logger = get_run_logger()
     events.publish(events.Phase("wave", wave.name))
-    result = WaveRunner(handle.fleet, handle.clock, wave, settings, on_progress=_ProgressArtifact(wave)).run()
+    runner = WaveRunner(
+        handle.fleet, handle.clock, wave, settings, on_progress=_ProgressArtifact(wave), leases=handle.leases
+    )
+    result = runner.run()
     logger.info("Wave %s %s: %s", wave.name, result.status, result.counts)
     return result

@@ -103,6 +103,7 @@ class WaveSelector(Strict):
     tags: dict[str, list[str]] | None = None
     count: int | None = Field(default=None, ge=1, le=1_000_000)
     percent: float | None = Field(default=None, gt=0, le=100)
+    instance_ids: list[str] | None = None
 
     @field_validator("tags")
     @classmethod
@@ -111,11 +112,19 @@ class WaveSelector(Strict):
             check_tag_key(key)
         return tags
 
+    @field_validator("instance_ids")
+    @classmethod
+    def _ids(cls, ids: list[str] | None) -> list[str] | None:
+        for instance_id in ids or []:
+            if not INSTANCE_ID.match(instance_id):
+                raise ValueError(f"{instance_id!r} is not an instance id (i-… or mi-…)")
+        return ids
+
     @model_validator(mode="after")
     def _exactly_one(self) -> WaveSelector:
-        given = [x for x in (self.tags, self.count, self.percent) if x is not None]
+        given = [x for x in (self.tags, self.count, self.percent, self.instance_ids) if x is not None]
         if len(given) != 1:
-            raise ValueError("a selector takes exactly one of tags, count or percent")
+            raise ValueError("a selector takes exactly one of tags, count, percent or instance_ids")
         return self
 
 
@@ -156,7 +165,7 @@ class Window(Strict):
 
     name: str = Field(pattern=NAME)
     description: str = ""
-    schedule: Schedule
+    schedule: Schedule | None = Field(default=None, description="Omit for a window run only by hand.")
     duration_hours: int = Field(default=4, ge=1, le=24)
     cutoff_hours: int = Field(default=1, ge=0, le=23)
     targets: Targets
@@ -168,6 +177,12 @@ class Window(Strict):
     )
     health_check: bool = True
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    approval_timeout_minutes: int = Field(
+        default=60, ge=1, le=10_080, description="How long a wave waits for approval before aborting."
+    )
+    overlap_wait_minutes: int = Field(
+        default=30, ge=0, le=1440, description="How long to wait for instances another run is patching."
+    )
     waves: list[Wave] = Field(min_length=1)
 
     @field_validator("reboot_concurrency")
