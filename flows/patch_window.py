@@ -144,6 +144,7 @@ def run_window(
         reason=reason,
         decisions=decisions,
         retry_of=retry_of,
+        window_config=window.model_dump(mode="json"),
     )
     paths = publish_report(opaque(report), report_dir, report_json)
     paths = {**paths, **notify(handle, opaque(report), paths)}

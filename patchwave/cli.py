@@ -127,19 +127,25 @@ def _run_window_cli(
         raise fail(exc) from None
     _prefect_quiet(verbose)
     from flows.patch_window import patch_window
-    from patchwave.console import LiveProgress, before_after_table, waves_table
 
     console.print(f"[bold]patchwave[/bold] window [cyan]{window}[/cyan] on {fleet}")
+    _run_flow_with_progress(
+        patch_window,
+        window=window,
+        config_dir=str(config_dir),
+        fleet=fleet,
+        report_dir=str(report_dir),
+        report_json=str(report_json) if report_json else None,
+        speed=speed,
+    )
+
+
+def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
+    """Run a window-shaped flow in this process with live progress, then print its report."""
+    from patchwave.console import LiveProgress, before_after_table, waves_table
+
     with LiveProgress(console) as live:
-        state = patch_window(
-            window=window,
-            config_dir=str(config_dir),
-            fleet=fleet,
-            report_dir=str(report_dir),
-            report_json=str(report_json) if report_json else None,
-            speed=speed,
-            return_state=True,
-        )
+        state = flow_fn(**parameters, return_state=True)
     reports = [f for f in live.finished if f.kind == "window"]
     if not reports:
         try:
@@ -148,7 +154,7 @@ def _run_window_cli(
             raise fail(exc) from None
         except Exception as exc:  # noqa: BLE001 - show the run's failure as one line
             raise fail(exc, 1) from None
-        raise fail(RuntimeError(f"the window run ended {state.name} without a report"), 1)
+        raise fail(RuntimeError(f"the run ended {state.name} without a report"), 1)
     report, paths = reports[-1].payload, reports[-1].paths
     console.print(waves_table(report))
     console.print(before_after_table(report))
@@ -159,12 +165,19 @@ def _run_window_cli(
             highlight=False,
             markup=False,
         )
+    for decision in report.decisions:
+        console.print(
+            f"approval of wave {decision.wave}: {decision.decision} {decision.decided_by} {decision.note}",
+            highlight=False,
+            markup=False,
+        )
     calls = sum(report.api_calls.values())
     console.print(f"API calls: {calls} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
     for kind, path in paths.items():
         console.print(f"report ({kind}): {path}")
     console.print(
-        f"[bold]{report.status}[/bold]: " + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
+        f"[bold]{report.status}[/bold] (run {report.run_id}): "
+        + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
     )
     if state.is_failed() or report.status in ("halted", "cut_off", "aborted"):
         raise typer.Exit(1)
@@ -329,6 +342,174 @@ def baselines_preview(
     for item in chosen:
         verdicts = evaluate(item, builtin_catalog(item.operating_system).patches, when)
         console.print(verdict_table(item, verdicts, when.isoformat()))
+
+
+ReportDirOpt = Annotated[Path, typer.Option(help="Where reports are written.")]
+
+
+@app.command()
+def emergency(
+    reason: Annotated[str, typer.Option(help="Why: recorded in the report.")],
+    instance: Annotated[
+        list[str] | None, typer.Option("--instance", "-i", help="Instance id; repeat.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE; repeat.")] = None,
+    patch: Annotated[
+        list[str] | None, typer.Option("--patch", help="Install only this patch id; repeat.")
+    ] = None,
+    canary: Annotated[bool, typer.Option("--canary/--no-canary", help="Patch one instance first.")] = True,
+    max_concurrency: Annotated[str, typer.Option(help='"N" or "N%".')] = "10%",
+    max_errors: Annotated[str, typer.Option(help='"N" or "N%".')] = "0",
+    reboot: Annotated[str, typer.Option(help="if_needed | never | controlled")] = "if_needed",
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = DEMO_FLEET,
+    report_dir: ReportDirOpt = Path("reports"),
+    speed: SpeedOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Patch named instances now (canary first), outside any schedule."""
+    from patchwave.config.loader import validate as validate_model
+    from patchwave.emergency import EmergencyRequest
+
+    try:
+        speed = _speed(speed)
+        request = validate_model(
+            EmergencyRequest,
+            {
+                "reason": reason,
+                "instance_ids": instance or [],
+                "tags": _parse_tags(tag or []),
+                "patches": patch or [],
+                "canary": canary,
+                "max_concurrency": max_concurrency,
+                "max_errors": max_errors,
+                "reboot": reboot,
+            },
+            "emergency",
+        )
+        _validate_fleet_option(config, fleet)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    _prefect_quiet(verbose)
+    from flows.emergency_patch import emergency_patch
+
+    console.print(f"[bold]patchwave[/bold] emergency patching on {fleet}: {request.reason}")
+    _run_flow_with_progress(
+        emergency_patch,
+        request=request,
+        config_dir=str(config),
+        fleet=fleet,
+        report_dir=str(report_dir),
+        speed=speed,
+    )
+
+
+@app.command()
+def retry(
+    report: Annotated[Path | None, typer.Option("--report", help="The earlier run's JSON report.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="The earlier run's flow run id.")] = None,
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = DEMO_FLEET,
+    report_dir: ReportDirOpt = Path("reports"),
+    speed: SpeedOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Retry only the failed and not attempted instances of an earlier run, in their waves."""
+    from patchwave.retry import find_report, load_report
+
+    try:
+        speed = _speed(speed)
+        if (report is None) == (run_id is None):
+            raise ConfigError("retry", "--report/--run-id", str(report or run_id), "give exactly one")
+        load_report(report if report else find_report(report_dir, str(run_id)))
+        _validate_fleet_option(config, fleet)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    _prefect_quiet(verbose)
+    from flows.retry_failed import retry_failed
+
+    _run_flow_with_progress(
+        retry_failed,
+        report=str(report) if report else None,
+        run_id=run_id,
+        config_dir=str(config),
+        fleet=fleet,
+        report_dir=str(report_dir),
+        speed=speed,
+    )
+
+
+@app.command()
+def approve(
+    flow_run_id: Annotated[str, typer.Argument(help="The paused window run.")],
+    abort: Annotated[bool, typer.Option("--abort", help="Abort the window instead.")] = False,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Leave this instance out; repeat.")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who decides.")] = "",
+    note: Annotated[str, typer.Option("--note", help="Why.")] = "",
+) -> None:
+    """Answer a wave waiting for approval (needs PREFECT_API_URL to the run's server)."""
+    import uuid as uuid_module
+
+    try:
+        run = uuid_module.UUID(flow_run_id)
+    except ValueError:
+        raise fail(ConfigError("approve", "FLOW_RUN_ID", flow_run_id, "not a flow run id (UUID)")) from None
+    _prefect_quiet(False)
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.approval import ApprovalInput
+
+    answer = ApprovalInput(approve=not abort, exclude_instances=exclude or [], decided_by=by, note=note)
+    try:
+        resume_flow_run(run, run_input=answer.model_dump())
+    except Exception as exc:  # noqa: BLE001 - the server's answer, as one line
+        raise fail(RuntimeError(f"could not resume {flow_run_id}: {exc}"), 1) from None
+    console.print(f"{'aborted' if abort else 'approved'}: {flow_run_id}")
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = DEMO_FLEET,
+    report_dir: ReportDirOpt = Path("reports"),
+    speed: SpeedOpt = None,
+) -> None:
+    """Serve every window as a scheduled deployment from this process (Ctrl-C stops; the
+    schedules stay active for the next serve)."""
+    try:
+        speed = _speed(speed)
+        cfg = _validate_fleet_option(config, fleet)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    _prefect_quiet(False)
+    if not os.environ.get("PREFECT_API_URL"):
+        err.print("warning: PREFECT_API_URL is not set: the deployments live only as long as this process")
+    from deployments.windows import serve_windows
+
+    serve_windows(cfg, fleet, str(report_dir), speed)
+
+
+@app.command()
+def deploy(
+    work_pool: Annotated[str, typer.Option("--work-pool", help="The work pool whose workers run them.")],
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = DEMO_FLEET,
+    report_dir: ReportDirOpt = Path("reports"),
+    speed: SpeedOpt = None,
+) -> None:
+    """Create or update a deployment per window for a work pool (and remove those of deleted windows)."""
+    try:
+        speed = _speed(speed)
+        cfg = _validate_fleet_option(config, fleet)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    _prefect_quiet(False)
+    from deployments.windows import deploy_windows
+
+    for name in deploy_windows(cfg, fleet, str(report_dir), speed, work_pool):
+        console.print(f"deployed {name} to work pool {work_pool}")
 
 
 def _account(config_dir: Path) -> Any:

@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -73,6 +74,7 @@ class Report(BaseModel):
     api_calls: dict[str, int]
     decisions: list[Decision] = Field(default_factory=list, description="Approvals between waves.")
     retry_of: str = Field(default="", description="The run this one retries, if any.")
+    window_config: dict[str, Any] = Field(default_factory=dict, description="The window as it ran.")
 
     model_config = {"populate_by_name": True}
 
@@ -107,6 +109,7 @@ def build_report(
     reason: str = "",
     decisions: list[Decision] | None = None,
     retry_of: str = "",
+    window_config: dict[str, Any] | None = None,
 ) -> Report:
     planned = {m.instance_id: m for m in plan.members}
     by_wave = {r.name: r for r in results}
@@ -164,6 +167,7 @@ def build_report(
         api_calls=dict(sorted(api_calls.items())),
         decisions=decisions or [],
         retry_of=retry_of,
+        window_config=window_config or {},
     )
 
 

@@ -1,0 +1,144 @@
+"""windows.yaml -> Prefect deployments: schedules replace maintenance windows.
+
+Every window becomes a deployment of the patch-window flow named after it, with its cron
+schedule in its IANA time zone (none for a window without a schedule), its parameters and tags;
+beside them, the emergency-patch and retry-failed deployments (no schedule). Two ways to run
+them: ``serve`` (one long-running process) and ``deploy`` (to a work pool, for workers).
+Re-running either after editing windows.yaml updates the deployments to match, and removes the
+deployments of windows that are gone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect.schedules import Cron
+
+from flows.emergency_patch import emergency_patch
+from flows.patch_window import patch_window
+from flows.retry_failed import retry_failed
+from patchwave.config import Config
+
+TAG = "patchwave"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def window_parameters(config_dir: str, fleet: str, report_dir: str, speed: float | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"config_dir": config_dir, "fleet": fleet, "report_dir": report_dir}
+    if speed is not None:
+        params["speed"] = speed
+    return params
+
+
+def deployment_specs(
+    config: Config, fleet: str, report_dir: str, speed: float | None
+) -> list[dict[str, Any]]:
+    """What to deploy: (flow, name, schedules, parameters, tags, description) for each."""
+    base = window_parameters(str(config.directory), fleet, report_dir, speed)
+    specs: list[dict[str, Any]] = []
+    for window in config.windows.windows:
+        schedules = [Cron(window.schedule.cron, timezone=window.schedule.timezone)] if window.schedule else []
+        specs.append(
+            {
+                "flow": patch_window,
+                "name": window.name,
+                "schedules": schedules,
+                "parameters": {"window": window.name, **base},
+                "tags": [TAG, f"window:{window.name}"],
+                "description": window.description or f"Patch window {window.name}",
+            }
+        )
+    specs.append(
+        {
+            "flow": emergency_patch,
+            "name": "emergency",
+            "schedules": [],
+            "parameters": base,
+            "tags": [TAG, "emergency"],
+            "description": "Emergency patching by hand",
+        }
+    )
+    specs.append(
+        {
+            "flow": retry_failed,
+            "name": "retry-failed",
+            "schedules": [],
+            "parameters": base,
+            "tags": [TAG, "retry"],
+            "description": "Retry the failed instances of an earlier run",
+        }
+    )
+    return specs
+
+
+def runner_deployments(config: Config, fleet: str, report_dir: str, speed: float | None) -> list[Any]:
+    return [
+        spec["flow"].to_deployment(
+            name=spec["name"],
+            schedules=spec["schedules"],
+            parameters=spec["parameters"],
+            tags=spec["tags"],
+            description=spec["description"],
+        )
+        for spec in deployment_specs(config, fleet, report_dir, speed)
+    ]
+
+
+def serve_windows(config: Config, fleet: str, report_dir: str, speed: float | None) -> None:
+    """One long-running process serves every deployment. Schedules stay active when it stops."""
+    from prefect import serve
+
+    deployments = runner_deployments(config, fleet, report_dir, speed)
+    remove_stale({d.name for d in deployments})
+    serve(*deployments, pause_on_shutdown=False)
+
+
+ENTRYPOINTS = {
+    "patch-window": "flows/patch_window.py:patch_window",
+    "emergency-patch": "flows/emergency_patch.py:emergency_patch",
+    "retry-failed": "flows/retry_failed.py:retry_failed",
+}
+
+
+def deploy_windows(
+    config: Config, fleet: str, report_dir: str, speed: float | None, work_pool: str
+) -> list[str]:
+    """Deployments for a work pool's workers, with this project folder as their source."""
+    from prefect.flows import Flow
+
+    names: list[str] = []
+    for spec in deployment_specs(config, fleet, report_dir, speed):
+        flow_name = spec["flow"].name
+        source = Flow.from_source(source=str(ROOT), entrypoint=ENTRYPOINTS[flow_name])
+        source.deploy(  # type: ignore[union-attr]
+            name=spec["name"],
+            work_pool_name=work_pool,
+            schedules=spec["schedules"],
+            parameters=spec["parameters"],
+            tags=spec["tags"],
+            description=spec["description"],
+            print_next_steps=False,
+            build=False,
+            push=False,
+        )
+        names.append(f"{flow_name}/{spec['name']}")
+    remove_stale({n.split("/", 1)[1] for n in names})
+    return names
+
+
+def remove_stale(keep: set[str]) -> list[str]:
+    """Delete patchwave deployments whose window no longer exists in windows.yaml."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+
+    removed: list[str] = []
+    with get_client(sync_client=True) as client:
+        found = client.read_deployments(
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG]))
+        )
+        for deployment in found:
+            if deployment.name not in keep:
+                client.delete_deployment(deployment.id)
+                removed.append(deployment.name)
+    return removed

@@ -1,0 +1,27 @@
+"""Emergency patching by hand: a deployment with no schedule, a form in the Prefect UI."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.states import State
+
+from flows.patch_window import DEFAULT_FLEET, final_state, run_window
+from patchwave.config import load_config
+from patchwave.connect import open_fleet
+from patchwave.emergency import EmergencyRequest, emergency_window
+
+
+@flow(name="emergency-patch", flow_run_name="emergency")
+def emergency_patch(
+    request: EmergencyRequest,
+    config_dir: str = "config",
+    fleet: str = DEFAULT_FLEET,
+    report_dir: str = "reports",
+    speed: float | None = None,
+) -> State:
+    """Patch the named instances now, canary first unless told otherwise."""
+    config = load_config(config_dir)
+    window = emergency_window(request)
+    handle = open_fleet(fleet, config, speed)
+    report = run_window(handle, window, report_dir=report_dir, reason=request.reason)
+    return final_state(report)

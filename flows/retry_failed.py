@@ -1,0 +1,54 @@
+"""Retry an earlier run: only its failed and not attempted instances, in their original waves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.states import State
+
+from flows.patch_window import DEFAULT_FLEET, final_state, run_window
+from patchwave.config import Window, load_config
+from patchwave.connect import open_fleet
+from patchwave.errors import ConfigError
+from patchwave.retry import find_report, load_report, retry_window, reusable_snapshot
+
+
+@flow(name="retry-failed")
+def retry_failed(
+    report: str | None = None,
+    run_id: str | None = None,
+    config_dir: str = "config",
+    fleet: str = DEFAULT_FLEET,
+    report_dir: str = "reports",
+    speed: float | None = None,
+) -> State:
+    """Take an earlier run (its report file, or its flow run id) and retry what did not succeed."""
+    if (report is None) == (run_id is None):
+        raise ConfigError(
+            "parameters", "report/run_id", report or run_id, "give exactly one of report or run_id"
+        )
+    path = Path(report) if report else find_report(Path(report_dir), str(run_id))
+    earlier = load_report(path)
+    config = load_config(config_dir)
+    original = Window.model_validate(earlier.window_config) if earlier.window_config else config.window(earlier.window)
+    window = retry_window(earlier, original)
+    handle = open_fleet(fleet, config, speed)
+    snapshot = reusable_snapshot(earlier, handle.clock.now())
+    logger = get_run_logger()
+    logger.info(
+        "Retrying %d instance(s) of run %s (%s); snapshot %s",
+        len(window.targets.instance_ids),
+        earlier.run_id,
+        path,
+        snapshot or "new: the earlier one has expired",
+    )
+    result = run_window(
+        handle,
+        window,
+        report_dir=report_dir,
+        reason=f"retry of run {earlier.run_id}",
+        snapshot_id=snapshot,
+        retry_of=earlier.run_id,
+    )
+    return final_state(result)
