@@ -25,11 +25,11 @@ class ApprovalInput(RunInput):
     note: str = Field(default="", description="Why (recorded in the report).")
 
 
-def ask_approval(wave: WavePlan, timeout_minutes: int, now: dt.datetime) -> Decision:
+def ask_approval(wave: WavePlan, timeout_minutes: float, now: dt.datetime) -> Decision:
     logger = get_run_logger()
     logger.warning(
         "Wave %s waits for approval (%d instance(s) to install); resume the run with an "
-        "ApprovalInput within %d minute(s) or the window aborts",
+        "ApprovalInput within %g minute(s) or the window aborts",
         wave.name,
         len(wave.install_ids),
         timeout_minutes,
@@ -39,7 +39,8 @@ def ask_approval(wave: WavePlan, timeout_minutes: int, now: dt.datetime) -> Deci
             wait_for_input=ApprovalInput.with_initial_data(
                 description=f"Approve wave **{wave.name}**: {len(wave.install_ids)} instance(s) to install."
             ),
-            timeout=timeout_minutes * 60,
+            timeout=max(1, round(timeout_minutes * 60)),
+            poll_interval=2,
             key=f"approve-{wave.name}",
         )
     except Exception as exc:  # noqa: BLE001 - Prefect raises on a pause that timed out

@@ -31,7 +31,11 @@ def retry_failed(
     path = Path(report) if report else find_report(Path(report_dir), str(run_id))
     earlier = load_report(path)
     config = load_config(config_dir)
-    original = Window.model_validate(earlier.window_config) if earlier.window_config else config.window(earlier.window)
+    original = (
+        Window.model_validate(earlier.window_config)
+        if earlier.window_config
+        else config.window(earlier.window)
+    )
     window = retry_window(earlier, original)
     handle = open_fleet(fleet, config, speed)
     snapshot = reusable_snapshot(earlier, handle.clock.now())

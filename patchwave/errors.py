@@ -19,7 +19,8 @@ class ConfigError(PatchwaveError):
         self.field = field
         self.value = value
         self.reason = reason
-        super().__init__(f"{source}: {field} = {value!r}: {reason}")
+        shown = f" = {value!r}" if value is not None else ""
+        super().__init__(f"{source}: {field}{shown}: {reason}")
 
 
 class FleetUnavailable(PatchwaveError):

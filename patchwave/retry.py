@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from patchwave.config.windows import Window
+from patchwave.config.windows import WaveSelector, Window
 from patchwave.errors import ConfigError
 from patchwave.outcomes import RETRYABLE
 from patchwave.report import Report
@@ -53,12 +53,10 @@ def retry_window(report: Report, original: Window) -> Window:
     for wave in original.waves:
         members = sorted(iid for iid, name in retry.items() if name == wave.name)
         if members:
-            waves.append(wave.model_copy(update={"select": {"instance_ids": members}}))
+            waves.append(wave.model_copy(update={"select": WaveSelector(instance_ids=members)}))
     data = original.model_dump()
     data.update(
-        name=original.name,
-        targets={"instance_ids": sorted(retry)},
-        waves=[{**w.model_dump(), "select": w.select} for w in waves],
+        name=original.name, targets={"instance_ids": sorted(retry)}, waves=[w.model_dump() for w in waves]
     )
     for wave in data["waves"]:
         wave["require_approval"] = False  # the operator asked for this retry

@@ -141,7 +141,10 @@ class WaveRunner:
         self.peak_in_flight = 0
         for member in wave.members:
             if member.preset is not None:
-                self._finish(member.instance_id, member.preset, details=member.reason)
+                if member.preset == Outcome.NOT_ATTEMPTED:
+                    self._finish(member.instance_id, member.preset, error=member.reason)
+                else:
+                    self._finish(member.instance_id, member.preset, details=member.reason)
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> WaveResult:
@@ -529,8 +532,10 @@ def not_run(wave: WavePlan, reason: str, when: dt.datetime, status: str = "not_a
             instance_id=m.instance_id,
             wave=wave.name,
             outcome=m.preset if m.preset is not None else Outcome.NOT_ATTEMPTED,
-            status_details=m.reason if m.preset is not None else "",
-            error="" if m.preset is not None else f"not started: {reason}",
+            status_details=m.reason if m.preset not in (None, Outcome.NOT_ATTEMPTED) else "",
+            error=m.reason
+            if m.preset == Outcome.NOT_ATTEMPTED
+            else ("" if m.preset else f"not started: {reason}"),
             finished_at=when,
         )
         for m in wave.members

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from patchwave.clock import Clock
 from patchwave.commands import CommandTracker
 from patchwave.fleet import Fleet, Invocation
+from patchwave.leases import Leases
 from patchwave.polling import PollPolicy
 
 ProgressCallback = Callable[[int, int], None]
@@ -28,6 +29,36 @@ def run_scan(
     timeout: dt.timedelta,
     on_progress: ProgressCallback | None = None,
     policy: PollPolicy | None = None,
+    leases: Leases | None = None,
+) -> dict[str, Invocation]:
+    """Instances another run holds (``leases``) are not scanned: their last report stands, and
+    the run takes their lease before it installs anything on them."""
+    results: dict[str, Invocation] = {}
+    if leases is not None and instance_ids:
+        now = clock.now()
+        refused = leases.acquire(run_id, instance_ids, now, now + timeout + timeout)
+        for instance_id, holder in refused.items():
+            results[instance_id] = Invocation("", instance_id, "Skipped", f"held by run {holder}")
+        instance_ids = [i for i in instance_ids if i not in refused]
+        try:
+            results.update(
+                _scan(fleet, clock, instance_ids, snapshot_id, run_id, timeout, on_progress, policy)
+            )
+        finally:
+            leases.release(run_id, instance_ids)
+        return results
+    return _scan(fleet, clock, instance_ids, snapshot_id, run_id, timeout, on_progress, policy)
+
+
+def _scan(
+    fleet: Fleet,
+    clock: Clock,
+    instance_ids: Sequence[str],
+    snapshot_id: str,
+    run_id: str,
+    timeout: dt.timedelta,
+    on_progress: ProgressCallback | None,
+    policy: PollPolicy | None,
 ) -> dict[str, Invocation]:
     results: dict[str, Invocation] = {}
     if not instance_ids:

@@ -45,6 +45,7 @@ def scan_instances(
         run_id=run_id,
         timeout=dt.timedelta(minutes=timeout_minutes),
         on_progress=lambda done, total: events.publish(events.ScanProgress(done, total)),
+        leases=handle.leases,
     )
     failed = [i for i, inv in results.items() if inv.status != "Success"]
     if failed:

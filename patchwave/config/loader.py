@@ -59,7 +59,9 @@ def config_error(source: str, error: ValidationError) -> ConfigError:
     if len(problems) > 1:
         reason += f" (and {len(problems) - 1} more problem(s) in this file)"
     value = first.get("input")
-    if isinstance(value, dict | list):
+    if isinstance(value, dict):
+        value = None  # a rule across several fields: the reason names them
+    elif isinstance(value, list):
         value = _short(value)
     return ConfigError(source, dotted(loc), value, reason)
 

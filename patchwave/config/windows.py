@@ -177,8 +177,8 @@ class Window(Strict):
     )
     health_check: bool = True
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    approval_timeout_minutes: int = Field(
-        default=60, ge=1, le=10_080, description="How long a wave waits for approval before aborting."
+    approval_timeout_minutes: float = Field(
+        default=60, ge=0.05, le=10_080, description="How long a wave waits for approval before aborting."
     )
     overlap_wait_minutes: int = Field(
         default=30, ge=0, le=1440, description="How long to wait for instances another run is patching."
