@@ -19,7 +19,6 @@ from patchwave.connect import FleetHandle
 from patchwave.emergency import EmergencyRequest, emergency_window
 from patchwave.leases import MemoryLeases
 from patchwave.outcomes import Outcome
-
 from tests.helpers import group, ids, spec, window, world
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
