@@ -24,7 +24,7 @@ from patchwave.connect import FleetHandle, open_fleet
 from patchwave.decisions import Decision
 from patchwave.planning import exclude
 from patchwave.report import Report, build_report
-from patchwave.runner import WaveResult, WaveSettings, not_run
+from patchwave.runner import WaveResult, WaveSettings, merge, not_run, retry_part
 from tasks.inventory import discover_targets
 from tasks.reporting import notify, publish_report
 from tasks.scan import assess, scan_instances
@@ -38,7 +38,9 @@ def current_run_id() -> str:
     return str(run_id) if run_id else str(uuid.uuid4())
 
 
-def settings_for(window: Window, snapshot_id: str, run_id: str, stop_at: dt.datetime) -> WaveSettings:
+def settings_for(
+    window: Window, snapshot_id: str, run_id: str, stop_at: dt.datetime, attempt: int = 1
+) -> WaveSettings:
     return WaveSettings(
         snapshot_id=snapshot_id,
         run_id=run_id,
@@ -51,6 +53,7 @@ def settings_for(window: Window, snapshot_id: str, run_id: str, stop_at: dt.date
         health_check=window.health_check,
         stop_starting_at=stop_at,
         overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
+        attempt=attempt,
     )
 
 
@@ -79,7 +82,9 @@ def run_window(
     clock = handle.clock
     started = window_start(handle)
     run_id = current_run_id()
-    snapshot_id = snapshot_id or str(uuid.uuid4())
+    attempt = flow_run.get_run_count() or 1
+    # one snapshot per run, the same in every attempt of it (retries install the same patch set)
+    snapshot_id = snapshot_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"patchwave:{run_id}"))
     stop_at = started + dt.timedelta(hours=window.duration_hours - window.cutoff_hours)
 
     events.publish(events.Phase("discover", f"targets of window {window.name}"))
@@ -90,13 +95,13 @@ def run_window(
     events.publish(events.Phase("scan", f"{len(online)} online instance(s)"))
     # opaque(): large arguments pass as they are; Prefect would otherwise walk every instance
     scan_instances(handle, opaque(online), snapshot_id, run_id, window.timeouts.scan_minutes)
-    before = assess(handle, opaque(targets))
+    before = assess(handle, opaque(targets), scope="before")
     for line in before.report.headlines():
         logger.info("Before: %s", line)
 
     events.publish(events.Phase("plan", window.name))
     plan = plan_waves(window, opaque(targets), opaque(before.states), opaque(before.compliance))
-    settings = settings_for(window, snapshot_id, run_id, stop_at)
+    settings = settings_for(window, snapshot_id, run_id, stop_at, attempt)
 
     results: list[WaveResult] = []
     decisions: list[Decision] = []
@@ -119,6 +124,17 @@ def run_window(
             stop_status = "not_attempted" if stop_status != "cut_off" else "cut_off"
             continue
         result = run_wave(handle, opaque(wave), settings)
+        if result.attempt < attempt and result.status in ("halted", "cut_off"):
+            # a retried run: this wave stopped in an earlier attempt; take up only what did not succeed
+            again = retry_part(wave, result)
+            if again.install_ids:
+                logger.info(
+                    "Attempt %d: retrying %d instance(s) of wave %s",
+                    attempt,
+                    len(again.install_ids),
+                    wave.name,
+                )
+                result = merge(result, run_wave(handle, opaque(again), settings, scope=f"attempt-{attempt}"))
         results.append(result)
         if result.status == "halted":
             stop_reason = f"wave {wave.name!r} halted: {result.stop_reason}"
@@ -126,7 +142,7 @@ def run_window(
             stop_reason, stop_status = f"the window's cutoff passed during wave {wave.name!r}", "cut_off"
 
     events.publish(events.Phase("report", window.name))
-    after = assess(handle, opaque(targets))
+    after = assess(handle, opaque(targets), scope=f"after-{attempt}")
     report = build_report(
         window=window.name,
         run_id=run_id,

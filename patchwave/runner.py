@@ -26,8 +26,8 @@ from patchwave.clock import Clock
 from patchwave.commands import CommandTracker, TrackedCommand
 from patchwave.fleet import Fleet, Invocation
 from patchwave.leases import Leases, MemoryLeases
-from patchwave.outcomes import ERRORS, Outcome, from_invocation
-from patchwave.planning import WavePlan
+from patchwave.outcomes import ERRORS, RETRYABLE, Outcome, from_invocation
+from patchwave.planning import PlannedInstance, WavePlan
 from patchwave.polling import PollPolicy
 from patchwave.ratecontrol import RateControl
 from patchwave.ratespec import concurrency_for
@@ -49,6 +49,7 @@ class WaveSettings:
     health_check: bool = True
     stop_starting_at: dt.datetime | None = None  # the window's end minus its cutoff
     overlap_wait: dt.timedelta = dt.timedelta(minutes=30)  # for instances another run holds
+    attempt: int = 1  # the flow run's attempt (Prefect retries keep the run, count attempts)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class WaveResult:
     started_at: dt.datetime
     finished_at: dt.datetime
     stop_reason: str = ""
+    attempt: int = 1
 
     @property
     def counts(self) -> dict[str, int]:
@@ -199,6 +201,7 @@ class WaveRunner:
             started_at=began,
             finished_at=self.clock.now(),
             stop_reason=reason if status != "completed" else "",
+            attempt=self.settings.attempt,
         )
 
     def _busy(self) -> bool:
@@ -551,4 +554,44 @@ def not_run(wave: WavePlan, reason: str, when: dt.datetime, status: str = "not_a
         started_at=when,
         finished_at=when,
         stop_reason=reason,
+    )
+
+
+def retry_part(wave: WavePlan, earlier: WaveResult) -> WavePlan:
+    """The instances of a wave an earlier attempt did not finish well, to install again."""
+    again = {r.instance_id for r in earlier.results if r.outcome in RETRYABLE}
+    members = tuple(
+        PlannedInstance(
+            m.instance_id, m.wave, m.platform, m.patch_group, m.baseline, None, m.missing_by_severity
+        )
+        for m in wave.members
+        if m.instance_id in again
+    )
+    return WavePlan(
+        wave.name,
+        wave.index,
+        members,
+        wave.max_concurrency,
+        wave.max_errors,
+        wave.require_approval,
+        wave.selector,
+    )
+
+
+def merge(earlier: WaveResult, later: WaveResult) -> WaveResult:
+    """An earlier attempt's wave completed by a later one: the later outcome wins per instance."""
+    latest = {r.instance_id: r for r in later.results}
+    results = [latest.get(r.instance_id, r) for r in earlier.results]
+    return WaveResult(
+        name=earlier.name,
+        status=later.status,
+        results=results,
+        errors=later.errors,
+        max_errors=later.max_errors,
+        max_concurrency=later.max_concurrency,
+        peak_in_flight=max(earlier.peak_in_flight, later.peak_in_flight),
+        started_at=earlier.started_at,
+        finished_at=later.finished_at,
+        stop_reason=later.stop_reason,
+        attempt=later.attempt,
     )

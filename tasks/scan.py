@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from patchwave import events
 from patchwave.compliance import ComplianceReport, summarise
 from patchwave.connect import FleetHandle
 from patchwave.fleet import ComplianceSummary, InstancePatchState, Invocation, ManagedInstance
 from patchwave.scan import run_scan
+from tasks.caching import per_flow_run
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Assessment:
     report: ComplianceReport
 
 
-@task(name="scan", cache_policy=NO_CACHE, persist_result=False)
+@task(name="scan", cache_key_fn=per_flow_run, persist_result=True)
 def scan_instances(
     handle: FleetHandle,
     instance_ids: Sequence[str],
@@ -53,8 +53,8 @@ def scan_instances(
     return results
 
 
-@task(name="assess-compliance", cache_policy=NO_CACHE, persist_result=False)
-def assess(handle: FleetHandle, instances: Sequence[ManagedInstance]) -> Assessment:
+@task(name="assess-compliance", cache_key_fn=per_flow_run, persist_result=True)
+def assess(handle: FleetHandle, instances: Sequence[ManagedInstance], scope: str = "") -> Assessment:
     """Read patch states and compliance (read-only) and summarise them by severity."""
     ids = [i.instance_id for i in instances]
     states = handle.fleet.patch_states(ids)

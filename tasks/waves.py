@@ -7,7 +7,6 @@ from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
 
 from patchwave import events
 from patchwave.config.windows import Window
@@ -15,9 +14,10 @@ from patchwave.connect import FleetHandle
 from patchwave.fleet import ComplianceSummary, InstancePatchState, ManagedInstance
 from patchwave.planning import Plan, WavePlan, plan_window
 from patchwave.runner import WaveProgress, WaveResult, WaveRunner, WaveSettings
+from tasks.caching import per_flow_run
 
 
-@task(name="plan-waves", cache_policy=NO_CACHE, persist_result=False)
+@task(name="plan-waves", cache_key_fn=per_flow_run, persist_result=True)
 def plan_waves(
     window: Window,
     targets: Sequence[ManagedInstance],
@@ -60,8 +60,8 @@ class _ProgressArtifact:
             update_progress_artifact(self.artifact_id, percent)
 
 
-@task(name="run-wave", cache_policy=NO_CACHE, persist_result=False, task_run_name="wave-{wave.name}")
-def run_wave(handle: FleetHandle, wave: WavePlan, settings: WaveSettings) -> WaveResult:
+@task(name="run-wave", cache_key_fn=per_flow_run, persist_result=True)
+def run_wave(handle: FleetHandle, wave: WavePlan, settings: WaveSettings, scope: str = "") -> WaveResult:
     """Install one wave with rate control, reboot wait and verification."""
     logger = get_run_logger()
     events.publish(events.Phase("wave", wave.name))

@@ -282,3 +282,47 @@ def test_the_later_run_gives_up_on_shared_instances_after_its_wait(config, tmp_p
     ]
     assert waited, {k: r.totals for k, r in reports.items()}
     assert all(i.instance_id in WEB[:6] for i in waited)
+
+
+def test_a_retried_run_repeats_no_finished_wave_and_only_the_failed_instances(config, tmp_path: Path) -> None:
+    """What Prefect's Retry does (here through flow retries): the same flow run, attempt 2."""
+    ordered = sorted(WEB + API)
+    flaky = ordered[2]  # the one instance of the second wave
+    fleet, clock = world(fleet_spec(flaky_ids=[flaky]), config.baselines)
+    win = window(
+        [
+            {"name": "first", "select": {"count": 2}, "max_concurrency": "2"},
+            {"name": "second", "select": {"count": 1}, "max_concurrency": "1", "max_errors": "0"},
+            {"name": "rest", "max_concurrency": "50%"},
+        ]
+    )
+
+    @flow(name="retried-window", retries=1, retry_delay_seconds=0)
+    def go():
+        from flows.patch_window import final_state
+
+        return final_state(run_window(FleetHandle(fleet, clock, "test"), win, report_dir=str(tmp_path / "r")))
+
+    state = go(return_state=True)
+    assert state.is_completed(), state.message
+    reports = sorted(
+        (json.loads(p.read_text()) for p in (tmp_path / "r").glob("*.json")), key=lambda r: r["finished_at"]
+    )
+    first_attempt, second_attempt = reports
+    assert first_attempt["status"] == "halted" and second_attempt["status"] == "succeeded"
+    assert first_attempt["run_id"] == second_attempt["run_id"]
+    assert first_attempt["snapshot_id"] == second_attempt["snapshot_id"]
+    installs: dict[str, int] = {}
+    for command in fleet.sent:
+        if command.operation == "Install":
+            for iid in command.instance_ids:
+                installs[iid] = installs.get(iid, 0) + 1
+    assert installs[flaky] == 2  # only the failed instance ran again
+    assert all(count == 1 for iid, count in installs.items() if iid != flaky)
+    scans = [c for c in fleet.sent if c.operation == "Scan" and len(c.instance_ids) == len(WEB + API)]
+    assert len(scans) == 1  # the first attempt's scan and plan were reused, not repeated
+    assert {w["name"]: w["status"] for w in second_attempt["waves"]} == {
+        "first": "completed",
+        "second": "completed",
+        "rest": "completed",
+    }

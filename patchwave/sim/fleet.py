@@ -325,8 +325,10 @@ class SimulatedFleet:
             [p.id for p in install],
             reboot_option=command.reboot_option,
         )
-        fails = instance_id in behaviour.failing_ids or draws.chance(
-            seed, behaviour.failure_rate, instance_id, "fail", attempt
+        fails = (
+            (instance_id in behaviour.flaky_ids and attempt == 1)
+            or instance_id in behaviour.failing_ids
+            or draws.chance(seed, behaviour.failure_rate, instance_id, "fail", attempt)
         )
         stuck = instance_id in behaviour.stuck_ids or draws.chance(
             seed, behaviour.stuck_rate, instance_id, "stuck", attempt

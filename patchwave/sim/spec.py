@@ -54,6 +54,9 @@ class Behaviour(Strict):
     )
     failure_rate: float = Field(default=0.0, ge=0, le=1)
     failing_ids: list[str] = Field(default_factory=list)
+    flaky_ids: list[str] = Field(
+        default_factory=list, description="Their first install fails, later ones work."
+    )
     reboot_hang_rate: float = Field(default=0.0, ge=0, le=1)
     reboot_hang_ids: list[str] = Field(default_factory=list)
     stuck_rate: float = Field(default=0.0, ge=0, le=1, description="Agent stuck InProgress.")
