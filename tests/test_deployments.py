@@ -27,7 +27,7 @@ def test_specs_carry_schedule_parameters_and_tags(config) -> None:
     assert (schedule.cron, schedule.timezone) == ("0 3 * * SUN", "Europe/Paris")
     assert weekly["parameters"] == {
         "window": "weekly-test",
-        "config_dir": "config",
+        "config_dir": str(config.directory),
         "fleet": "sim:config/fleets/demo.yaml",
         "report_dir": "reports",
         "speed": 0,
