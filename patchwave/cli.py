@@ -83,6 +83,12 @@ def _speed(value: float | None) -> float | None:
     return value
 
 
+def _load(config_dir: Path) -> Any:
+    from patchwave.config import load_config
+
+    return load_config(config_dir)
+
+
 def _open(config_dir: Path, fleet: str, speed: float | None = None) -> Any:
     """Validate config and fleet option, then open the fleet (raises before any call)."""
     from patchwave.config import load_config
@@ -261,8 +267,8 @@ def compliance(
     from patchwave.targeting import select
 
     try:
+        targets = _load(config).window(window).targets if window else None  # refused before any fleet
         cfg, handle = _open(config, fleet)
-        targets = cfg.window(window).targets if window else None
     except PatchwaveError as exc:
         raise fail(exc) from None
     instances = handle.fleet.list_instances()
@@ -289,8 +295,8 @@ def plan(
     from patchwave.targeting import select
 
     try:
+        spec = _load(config).window(window)  # refused before any fleet is built
         cfg, handle = _open(config, fleet)
-        spec = cfg.window(window)
     except PatchwaveError as exc:
         raise fail(exc) from None
     targets = select(handle.fleet.list_instances(), spec.targets)

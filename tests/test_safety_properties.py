@@ -26,7 +26,6 @@ from patchwave.planning import plan_window
 from patchwave.runner import WaveRunner, WaveSettings, not_run
 from patchwave.scan import run_scan
 from patchwave.targeting import select
-
 from tests.helpers import spec, window, world
 from tests.invariants import max_concurrent_installs
 

@@ -44,7 +44,10 @@ def dotted(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            name = str(part)
+            if not name or not name.isprintable() or name.strip() != name or "." in name:
+                name = repr(name)  # a key with spaces, dots or control characters, shown exactly
+            text += f".{name}" if text else name
     return text or "<top level>"
 
 
