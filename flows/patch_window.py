@@ -19,9 +19,12 @@ from flows.approval import ask_approval
 from flows.opaque import opaque
 from patchwave import events
 from patchwave.clock import WallClock
+from patchwave.compliance import ComplianceReport
 from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
 from patchwave.decisions import Decision
+from patchwave.errors import ConfigError
+from patchwave.ledger import ledger_for, plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
 from patchwave.planning import exclude
 from patchwave.report import Report, build_report
 from patchwave.runner import WaveResult, WaveSettings, merge, not_run, retry_part
@@ -76,38 +79,65 @@ def run_window(
     reason: str = "",
     snapshot_id: str | None = None,
     retry_of: str = "",
+    resume: str | None = None,
 ) -> Report:
-    """Compose the window's tasks; returns the report (already written and published)."""
+    """Compose the window's tasks; returns the report (already written and published).
+
+    Everything the run starts is written to its ledger first; ``resume`` (a run id) picks a run
+    that died back up from its ledger: finished waves stand, the running wave is re-attached."""
     logger = get_run_logger()
     clock = handle.clock
-    started = window_start(handle)
-    run_id = current_run_id()
+    run_id = resume or current_run_id()
+    ledger = ledger_for(report_dir, run_id)
+    earlier = ledger.entries()
     attempt = flow_run.get_run_count() or 1
-    # one snapshot per run, the same in every attempt of it (retries install the same patch set)
-    snapshot_id = snapshot_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"patchwave:{run_id}"))
-    stop_at = started + dt.timedelta(hours=window.duration_hours - window.cutoff_hours)
+    if resume and not any(e["kind"] == "plan" for e in earlier):
+        raise ConfigError("--resume", "run", resume, f"no ledger of that run in {report_dir}/.runs")
 
-    events.publish(events.Phase("discover", f"targets of window {window.name}"))
+    events.publish(events.Phase("discover", f"targets of window {window.name} (run {run_id})"))
     targets = discover_targets(handle, window.targets)
-    online = [t.instance_id for t in targets if t.online]
-    logger.info("Window %s: %d target(s), %d online", window.name, len(targets), len(online))
-
-    events.publish(events.Phase("scan", f"{len(online)} online instance(s)"))
-    # opaque(): large arguments pass as they are; Prefect would otherwise walk every instance
-    scan_instances(handle, opaque(online), snapshot_id, run_id, window.timeouts.scan_minutes)
-    before = assess(handle, opaque(targets), scope="before")
-    for line in before.report.headlines():
-        logger.info("Before: %s", line)
-
-    events.publish(events.Phase("plan", window.name))
-    plan = plan_waves(window, opaque(targets), opaque(before.states), opaque(before.compliance))
+    started_entry = next((e for e in earlier if e["kind"] == "start"), None)
+    plan_entry = next((e for e in earlier if e["kind"] == "plan"), None)
+    if started_entry is not None and plan_entry is not None:
+        logger.warning("Resuming run %s from its ledger (%d entries)", run_id, len(earlier))
+        started = dt.datetime.fromisoformat(started_entry["started"])
+        snapshot_id = started_entry["snapshot_id"]
+        plan = plan_from_dict(plan_entry["plan"])
+        before_report = ComplianceReport.model_validate(plan_entry["before"])
+    else:
+        started = window_start(handle)
+        # one snapshot per run, the same in every attempt of it (retries install the same patch set)
+        snapshot_id = snapshot_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"patchwave:{run_id}"))
+        online = [t.instance_id for t in targets if t.online]
+        logger.info("Window %s: %d target(s), %d online", window.name, len(targets), len(online))
+        events.publish(events.Phase("scan", f"{len(online)} online instance(s)"))
+        # opaque(): large arguments pass as they are; Prefect would otherwise walk every instance
+        scan_instances(handle, opaque(online), snapshot_id, run_id, window.timeouts.scan_minutes)
+        before = assess(handle, opaque(targets), scope="before")
+        for line in before.report.headlines():
+            logger.info("Before: %s", line)
+        events.publish(events.Phase("plan", window.name))
+        plan = plan_waves(window, opaque(targets), opaque(before.states), opaque(before.compliance))
+        before_report = before.report
+        ledger.append("start", started=started, snapshot_id=snapshot_id, window=window.name)
+        ledger.append("plan", plan=plan_to_dict(plan), before=before_report.model_dump(mode="json"))
+    stop_at = started + dt.timedelta(hours=window.duration_hours - window.cutoff_hours)
     settings = settings_for(window, snapshot_id, run_id, stop_at, attempt)
+    done_waves = {e["wave"]: result_from_dict(e["result"]) for e in earlier if e["kind"] == "wave_done"}
 
     results: list[WaveResult] = []
     decisions: list[Decision] = []
     stop_reason = "operation is Scan (report only)" if window.operation == "Scan" else ""
     stop_status = "not_attempted"
     for wave in plan.waves:
+        earlier_result = done_waves.get(wave.name)
+        retrying = earlier_result is not None and earlier_result.attempt < attempt
+        if earlier_result is not None and not (retrying and earlier_result.status in ("halted", "cut_off")):
+            result = earlier_result  # finished before the run died (or in an earlier attempt): it stands
+            results.append(result)
+            if result.status in ("halted", "cut_off", "aborted"):
+                stop_reason = stop_reason or f"wave {wave.name!r} {result.status}"
+            continue
         if not stop_reason and clock.now() >= stop_at and wave.install_ids:
             stop_reason, stop_status = "the window's cutoff passed before this wave", "cut_off"
         if not stop_reason and wave.require_approval and wave.install_ids:
@@ -123,7 +153,10 @@ def run_window(
             results.append(not_run(wave, stop_reason, clock.now(), stop_status))
             stop_status = "not_attempted" if stop_status != "cut_off" else "cut_off"
             continue
-        result = run_wave(handle, opaque(wave), settings)
+        resume_entries = [e for e in earlier if e.get("wave") == wave.name]
+        result = run_wave(
+            handle, opaque(wave), settings, ledger=str(ledger.path), resume=opaque(resume_entries)
+        )
         if result.attempt < attempt and result.status in ("halted", "cut_off"):
             # a retried run: this wave stopped in an earlier attempt; take up only what did not succeed
             again = retry_part(wave, result)
@@ -134,7 +167,11 @@ def run_window(
                     len(again.install_ids),
                     wave.name,
                 )
-                result = merge(result, run_wave(handle, opaque(again), settings, scope=f"attempt-{attempt}"))
+                second = run_wave(
+                    handle, opaque(again), settings, scope=f"attempt-{attempt}", ledger=str(ledger.path)
+                )
+                result = merge(result, second)
+        ledger.append("wave_done", wave=wave.name, result=result_to_dict(result))
         results.append(result)
         if result.status == "halted":
             stop_reason = f"wave {wave.name!r} halted: {result.stop_reason}"
@@ -154,7 +191,7 @@ def run_window(
         finished_at=clock.now(),
         plan=plan,
         results=results,
-        before=before.report,
+        before=before_report,
         after=after.report,
         api_calls=handle.fleet.api_calls(),
         reason=reason,
@@ -164,6 +201,7 @@ def run_window(
     )
     paths = publish_report(opaque(report), report_dir, report_json)
     paths = {**paths, **notify(handle, opaque(report), paths)}
+    ledger.append("finished", status=report.status, report=paths["json"])
     events.publish(events.Finished("window", report, paths))
     logger.info("Window %s %s; report %s", window.name, report.status, paths["json"])
     return report
@@ -185,10 +223,12 @@ def patch_window(
     report_dir: str = "reports",
     report_json: str | None = None,
     speed: float | None = None,
+    resume: str | None = None,
 ) -> State:
-    """Run a configured patch window on a fleet ('sim:PATH' or 'aws')."""
+    """Run a configured patch window on a fleet ('sim:PATH' or 'aws'); ``resume`` picks up a
+    run that died (its run id), from its ledger."""
     config = load_config(config_dir)  # bad input fails here, before any fleet call
     spec = config.window(window)
     handle = open_fleet(fleet, config, speed)
-    report = run_window(handle, spec, report_dir=report_dir, report_json=report_json)
+    report = run_window(handle, spec, report_dir=report_dir, report_json=report_json, resume=resume)
     return final_state(report)

@@ -124,6 +124,7 @@ def _run_window_cli(
     report_json: Path | None,
     speed: float | None,
     verbose: bool,
+    resume: str | None = None,
 ) -> None:
     try:
         speed = _speed(speed)
@@ -143,6 +144,7 @@ def _run_window_cli(
         report_dir=str(report_dir),
         report_json=str(report_json) if report_json else None,
         speed=speed,
+        resume=resume,
     )
 
 
@@ -208,9 +210,12 @@ def run(
     report_json: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     speed: SpeedOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Pick up a run that died (its run id), from its ledger.")
+    ] = None,
 ) -> None:
     """Run a patch window: scan, compliance, plan, waves, report."""
-    _run_window_cli(window, config, fleet, report_dir, report_json, speed, verbose)
+    _run_window_cli(window, config, fleet, report_dir, report_json, speed, verbose, resume)
 
 
 @app.command()

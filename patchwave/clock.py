@@ -41,6 +41,13 @@ class VirtualClock:
         self._now = start.astimezone(dt.UTC)
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, object]:
+        return {"_now": self._now}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self._now = state["_now"]  # type: ignore[assignment]
+        self._lock = threading.Lock()
+
     def now(self) -> dt.datetime:
         with self._lock:
             return self._now
@@ -52,17 +59,19 @@ class VirtualClock:
 
 
 class ScaledClock:
-    """Simulated time running ``speed`` times faster than the wall: the demo's clock."""
+    """Simulated time running ``speed`` times faster than the wall: the demo's clock. Anchored
+    on the wall clock (not a process's monotonic one), so a saved simulation keeps its time
+    when another process picks it up."""
 
     def __init__(self, start: dt.datetime, speed: float) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self._start = start.astimezone(dt.UTC)
-        self._wall_start = time.monotonic()
+        self._wall_start = time.time()
         self._speed = speed
 
     def now(self) -> dt.datetime:
-        elapsed = (time.monotonic() - self._wall_start) * self._speed
+        elapsed = max(0.0, time.time() - self._wall_start) * self._speed
         return self._start + dt.timedelta(seconds=elapsed)
 
     def sleep(self, seconds: float) -> None:

@@ -87,6 +87,25 @@ class CommandTracker:
             sent.append(tracked)
         return sent
 
+    def adopt(
+        self,
+        command_id: str,
+        operation: str,
+        members: tuple[str, ...],
+        sent_at: dt.datetime,
+        deadline: dt.datetime,
+        done: set[str],
+    ) -> None:
+        """Track a command sent by an earlier process (a resumed run): poll it, never re-send."""
+        tracked = TrackedCommand(command_id, operation, members, sent_at, deadline)
+        tracked.abandoned.update(done)  # already decided: not waited for again
+        self.active[command_id] = tracked
+        self.all.append(tracked)
+
+    def verifying(self, instance_id: str) -> bool:
+        """Whether an active verification scan covers this instance."""
+        return any(t.operation == "Scan" and instance_id in t.members for t in self.active.values())
+
     def poll(self) -> PollResult:
         """Read counters; list what completed or is overdue; report what finished."""
         result = PollResult()

@@ -17,10 +17,12 @@ AWS. An instance moves through:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from patchwave.clock import Clock
 from patchwave.commands import CommandTracker, TrackedCommand
@@ -111,7 +113,10 @@ class WaveRunner:
         on_progress: Callable[[WaveProgress], None] | None = None,
         policy: PollPolicy | None = None,
         leases: Leases | None = None,
+        record: Callable[..., None] | None = None,
+        resume: Sequence[dict[str, Any]] = (),
     ) -> None:
+        self.record = record or (lambda kind, **data: None)
         self.leases: Leases = leases or MemoryLeases()
         self.leased: set[str] = set()
         self.to_release: list[str] = []  # finished instances whose lease goes back in one call
@@ -141,12 +146,66 @@ class WaveRunner:
         self.listed_errors: Counter[str] = Counter()
         self.retired_install_errors = 0  # errors of install commands no longer active
         self.peak_in_flight = 0
+        self.reboot_recorded: set[str] = set()
         for member in wave.members:
             if member.preset is not None:
                 if member.preset == Outcome.NOT_ATTEMPTED:
                     self._finish(member.instance_id, member.preset, error=member.reason)
                 else:
                     self._finish(member.instance_id, member.preset, details=member.reason)
+
+        if resume:
+            self._resume(resume)
+
+    def _resume(self, entries: Sequence[dict[str, Any]]) -> None:
+        """Re-attach to what a run that died had started in this wave: decided outcomes stand,
+        commands sent are polled again (never re-sent), reboots under way are awaited."""
+        outcomes = {e["instance_id"]: e for e in entries if e["kind"] == "outcome"}
+        for iid, entry in outcomes.items():
+            if iid in self.results:
+                continue
+            outcome = Outcome(entry["outcome"])
+            if outcome in ERRORS:
+                if entry.get("own"):
+                    self.own_errors += 1
+                else:
+                    self.listed_errors[entry.get("command_id", "")] += 1
+            self.results[iid] = InstanceResult(
+                instance_id=iid,
+                wave=self.wave.name,
+                outcome=outcome,
+                command_id=entry.get("command_id", ""),
+                status_details=entry.get("status_details", ""),
+                error=entry.get("error", ""),
+                started_at=_when(entry.get("started_at")),
+                finished_at=_when(entry.get("finished_at")),
+            )
+        for entry in (e for e in entries if e["kind"] == "send"):
+            members = tuple(entry["members"])
+            open_members = [m for m in members if m not in self.results]
+            if entry["operation"] == "Install":
+                for iid in members:
+                    self.started_at[iid] = _when(entry["sent_at"]) or self.clock.now()
+                    self.install_command[iid] = entry["command_id"]
+                    if iid in self.results:
+                        self.finished_after_start += 1
+            if open_members:
+                self.tracker.adopt(
+                    entry["command_id"],
+                    entry["operation"],
+                    members,
+                    _when(entry["sent_at"]) or self.clock.now(),
+                    _when(entry["deadline"]) or self.clock.now(),
+                    done=set(members) - set(open_members),
+                )
+        for entry in (e for e in entries if e["kind"] == "reboot"):
+            for iid in entry["instance_ids"]:
+                if iid not in self.results:
+                    self.rebooting[iid] = _when(entry["at"]) or self.clock.now()
+                    self.reboot_recorded.add(iid)
+        started = set(self.started_at)
+        self.queue = deque(i for i in self.queue if i not in started and i not in self.results)
+        self.leased.update(i for i in started if i not in self.results)
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> WaveResult:
@@ -269,6 +328,7 @@ class WaveRunner:
             install_override=settings.install_override,
         )
         for tracked in sent:
+            self._record_send(tracked)
             for instance_id in tracked.members:
                 self.started_at[instance_id] = tracked.sent_at
                 self.install_command[instance_id] = tracked.command_id
@@ -301,6 +361,7 @@ class WaveRunner:
         batch = [self.reboot_queue.popleft() for _ in range(free)]
         self.fleet.reboot(batch)
         now = self.clock.now()
+        self.record("reboot", wave=self.wave.name, instance_ids=batch, at=now)
         for instance_id in batch:
             self.rebooting[instance_id] = now
 
@@ -313,13 +374,26 @@ class WaveRunner:
         if len(pending.ids) < 50 and installs_running and not due:
             return
         ids, self.verifying = pending.ids, _Verifying()
-        self.tracker.send(
+        scans = self.tracker.send(
             ids,
             operation="Scan",
             reboot_option="NoReboot",
             snapshot_id=self.settings.snapshot_id,
             run_id=self.settings.run_id,
             deadline=self.clock.now() + self.settings.scan_timeout,
+        )
+        for tracked in scans:
+            self._record_send(tracked)
+
+    def _record_send(self, tracked: TrackedCommand) -> None:
+        self.record(
+            "send",
+            wave=self.wave.name,
+            command_id=tracked.command_id,
+            operation=tracked.operation,
+            members=list(tracked.members),
+            sent_at=tracked.sent_at,
+            deadline=tracked.deadline,
         )
 
     def _to_verify(self, instance_ids: Sequence[str]) -> None:
@@ -351,6 +425,8 @@ class WaveRunner:
             if tracked.operation == "Install":
                 outcome = from_invocation(invocation.status, invocation.status_details)
                 if outcome is None:
+                    if iid in self.rebooting or iid in self.reboot_recorded or self.tracker.verifying(iid):
+                        continue  # resumed: it is already past its install
                     installed.append(iid)
                 else:
                     error = f"install invocation ended {invocation.status}"
@@ -486,7 +562,7 @@ class WaveRunner:
         if instance_id in self.leased:
             self.leased.discard(instance_id)
             self.to_release.append(instance_id)
-        self.results[instance_id] = InstanceResult(
+        result = InstanceResult(
             instance_id=instance_id,
             wave=self.wave.name,
             outcome=outcome,
@@ -496,6 +572,9 @@ class WaveRunner:
             started_at=self.started_at.get(instance_id),
             finished_at=self.clock.now(),
         )
+        self.results[instance_id] = result
+        if instance_id in self.started_at:
+            self.record("outcome", own=own, **dataclasses.asdict(result))
 
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
@@ -595,3 +674,7 @@ def merge(earlier: WaveResult, later: WaveResult) -> WaveResult:
         stop_reason=later.stop_reason,
         attempt=later.attempt,
     )
+
+
+def _when(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -12,6 +14,7 @@ from patchwave import events
 from patchwave.config.windows import Window
 from patchwave.connect import FleetHandle
 from patchwave.fleet import ComplianceSummary, InstancePatchState, ManagedInstance
+from patchwave.ledger import Ledger
 from patchwave.planning import Plan, WavePlan, plan_window
 from patchwave.runner import WaveProgress, WaveResult, WaveRunner, WaveSettings
 from tasks.caching import per_flow_run
@@ -61,12 +64,28 @@ class _ProgressArtifact:
 
 
 @task(name="run-wave", cache_key_fn=per_flow_run, persist_result=True)
-def run_wave(handle: FleetHandle, wave: WavePlan, settings: WaveSettings, scope: str = "") -> WaveResult:
-    """Install one wave with rate control, reboot wait and verification."""
+def run_wave(
+    handle: FleetHandle,
+    wave: WavePlan,
+    settings: WaveSettings,
+    scope: str = "",
+    ledger: str | None = None,
+    resume: Sequence[dict[str, Any]] = (),
+) -> WaveResult:
+    """Install one wave with rate control, reboot wait and verification; every start and
+    outcome goes to the run's ledger first, and a resumed wave re-attaches to what it finds there."""
     logger = get_run_logger()
     events.publish(events.Phase("wave", wave.name))
+    record = Ledger(Path(ledger)).append if ledger else None
     runner = WaveRunner(
-        handle.fleet, handle.clock, wave, settings, on_progress=_ProgressArtifact(wave), leases=handle.leases
+        handle.fleet,
+        handle.clock,
+        wave,
+        settings,
+        on_progress=_ProgressArtifact(wave),
+        leases=handle.leases,
+        record=record,
+        resume=resume,
     )
     result = runner.run()
     logger.info("Wave %s %s: %s", wave.name, result.status, result.counts)

@@ -32,5 +32,10 @@ def clock_for(spec: FleetSpec, speed: float | None = None) -> Clock:
 def open_simulated(
     spec: FleetSpec, baselines: BaselinesFile, speed: float | None = None
 ) -> tuple[SimulatedFleet, Clock]:
+    if spec.state_file and Path(spec.state_file).exists():
+        fleet = SimulatedFleet.load(Path(spec.state_file))  # the fleet a run that died left
+        return fleet, fleet.clock
     clock = clock_for(spec, speed)
-    return SimulatedFleet(spec, baselines, clock), clock
+    fleet = SimulatedFleet(spec, baselines, clock)
+    fleet.save()
+    return fleet, clock

@@ -15,10 +15,13 @@ import datetime as dt
 import heapq
 import itertools
 import math
+import os
+import pickle
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from patchwave.baselines import BaselineResolver, Verdict, evaluate
 from patchwave.catalog import builtin_catalog
@@ -239,6 +242,7 @@ class SimulatedFleet:
                 if command.operation == "Install":
                     self._first_install.setdefault(invocation.instance_id, now)
             self._commands[command_id] = invocations
+            self.save()
             return command_id
 
     def _start(
@@ -449,6 +453,7 @@ class SimulatedFleet:
                     inv.cancelled_at = now
                     inst = self._instances[inv.instance_id]
                     inst.busy_forever, inst.busy_until = False, now
+            self.save()
 
     def patch_states(self, instance_ids: Sequence[str]) -> dict[str, InstancePatchState]:
         with self._lock:
@@ -494,6 +499,7 @@ class SimulatedFleet:
                 inst.offline_until = now + dt.timedelta(seconds=took)
                 inst.busy_until = inst.offline_until
                 inst.inventory.complete_reboot()
+            self.save()
 
     def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
         with self._lock:
@@ -510,6 +516,32 @@ class SimulatedFleet:
     def api_calls(self) -> dict[str, int]:
         with self._lock:
             return dict(self._calls)
+
+    # ----------------------------------------------------------------- persistence
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_lock")
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def save(self) -> None:
+        """Write the whole simulation (clock included) to the spec's state file, atomically."""
+        if not self.spec.state_file:
+            return
+        path = Path(self.spec.state_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(pickle.dumps(self))
+        os.replace(tmp, path)
+
+    @staticmethod
+    def load(path: Path) -> SimulatedFleet:
+        fleet = pickle.loads(path.read_bytes())  # noqa: S301 - our own state file
+        assert isinstance(fleet, SimulatedFleet)
+        return fleet
 
     # ----------------------------------------------------------------- for tests and benchmarks
     def instance(self, instance_id: str) -> SimInstance:

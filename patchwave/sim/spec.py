@@ -114,6 +114,11 @@ class FleetSpec(Strict):
     clock: ClockSpec = Field(default_factory=ClockSpec)
     groups: list[InstanceGroup] = Field(min_length=1)
     behaviour: Behaviour = Field(default_factory=Behaviour)
+    state_file: str | None = Field(
+        default=None,
+        description="Keep the fleet's state (and its clock) in this file, so that it outlives the "
+        "process: a run that dies can be resumed against the same fleet.",
+    )
 
     @field_validator("start")
     @classmethod
