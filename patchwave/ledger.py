@@ -1,8 +1,11 @@
 """The run ledger: what a run started and decided, written before it matters, so a run that
 died can be resumed without starting anything twice.
 
-One JSON line per event, flushed and fsynced: the plan, each command sent (id, members,
-operation, deadline), each reboot, each instance's outcome, each wave's result. Resuming reads
+One JSON line per event: the plan, each command sent (id, members, operation, deadline), each
+reboot, each instance's outcome, each wave's result. Every line is flushed to the operating
+system at once (a killed process loses nothing); the lines that start work (plan, sends,
+reboots) are also fsynced, so that even a machine crash cannot make a run forget a command it
+sent. An outcome lost that way is derived again on resume from its command. Resuming reads
 it back: finished waves are not run again; in the wave that was running, commands already sent
 are re-attached (polled, never re-sent) and decided outcomes stand.
 """
@@ -29,17 +32,28 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot record {type(value).__name__}")
 
 
+DURABLE = frozenset({"start", "plan", "send", "reboot", "wave_done"})
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: Any = None
 
     def append(self, kind: str, **data: Any) -> None:
         line = json.dumps({"kind": kind, **data}, default=_default)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        if self._handle is None:
+            self._handle = self.path.open("a", encoding="utf-8")
+        self._handle.write(line + "\n")
+        self._handle.flush()
+        if kind in DURABLE:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
     def entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():

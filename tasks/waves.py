@@ -76,7 +76,7 @@ def run_wave(
     outcome goes to the run's ledger first, and a resumed wave re-attaches to what it finds there."""
     logger = get_run_logger()
     events.publish(events.Phase("wave", wave.name))
-    record = Ledger(Path(ledger)).append if ledger else None
+    book = Ledger(Path(ledger)) if ledger else None
     runner = WaveRunner(
         handle.fleet,
         handle.clock,
@@ -84,9 +84,13 @@ def run_wave(
         settings,
         on_progress=_ProgressArtifact(wave),
         leases=handle.leases,
-        record=record,
+        record=book.append if book else None,
         resume=resume,
     )
-    result = runner.run()
+    try:
+        result = runner.run()
+    finally:
+        if book is not None:
+            book.close()
     logger.info("Wave %s %s: %s", wave.name, result.status, result.counts)
     return result
