@@ -9,6 +9,7 @@ requests meet the simulator's real semantics. Only what a window needs is answer
 from __future__ import annotations
 
 import datetime as dt
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -34,15 +35,74 @@ SEVERITY_KEYS = {
 }
 
 
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    raise TypeError(type(value).__name__)
+
+
 class Emulator:
     def __init__(self, sim: SimulatedFleet) -> None:
         self.sim = sim
         self.comments: dict[str, tuple[str, dt.datetime]] = {}
         self.calls: list[str] = []
+        self.faults: dict[str, int] = {}
 
     def install(self, session: Any) -> None:
         session.events.register("before-parameter-build", self._stash)
         session.events.register("before-call", self._answer)
+
+    def install_http(self, session: Any, *, throttle_rate: float, error_rate: float, seed: int) -> None:
+        """Answer Systems Manager at the HTTP layer instead (JSON bodies), so botocore parses real
+        responses and its retry logic runs; and inject faults there: throttling, 500s before or
+        after the work is done, and dropped connections."""
+        import random
+
+        self._rng = random.Random(seed)
+        self._throttle_rate, self._error_rate = throttle_rate, error_rate
+        session.events.register("before-parameter-build", self._stash)
+        session.events.register("before-call", self._answer_unless_ssm)
+        session.events.register("before-send.ssm", self._http)
+
+    def _answer_unless_ssm(self, model: Any, context: dict[str, Any], **kwargs: Any) -> Any:
+        if model.service_model.service_name == "ssm":
+            return None
+        return self._answer(model=model, context=context, **kwargs)
+
+    def _http(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+        from botocore.exceptions import ConnectionClosedError
+
+        target = request.headers.get("X-Amz-Target")
+        operation = (target.decode() if isinstance(target, bytes) else target).split(".")[-1]
+        params = json.loads(request.body or b"{}")
+        roll = self._rng.random()
+        if roll < self._throttle_rate:
+            self.faults["throttled"] = self.faults.get("throttled", 0) + 1
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            return AWSResponse(request.url, 400, {"x-amzn-RequestId": "r"}, _Raw(body))
+        if roll < self._throttle_rate + self._error_rate:
+            kind = self._rng.choice(["500-before", "500-after", "connection"])
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+            if kind == "connection":
+                raise ConnectionClosedError(endpoint_url=request.url)
+            if kind == "500-after":
+                getattr(self, f"_{operation}")(params)  # the work was done; only the answer is lost
+            body = json.dumps({"__type": "InternalServerError", "message": "injected"}).encode()
+            return AWSResponse(request.url, 500, {"x-amzn-RequestId": "r"}, _Raw(body))
+        self.calls.append(operation)
+        parsed = getattr(self, f"_{operation}")(params)
+        return AWSResponse(
+            request.url, 200, {"x-amzn-RequestId": "r"}, _Raw(json.dumps(parsed, default=_json).encode())
+        )
 
     @staticmethod
     def _stash(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

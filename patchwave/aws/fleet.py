@@ -44,6 +44,7 @@ SEVERITIES = {
     "InformationalCount": "INFORMATIONAL",
     "UnspecifiedCount": "UNSPECIFIED",
 }
+SEND_ATTEMPTS = 4  # ambiguous SendCommand failures tolerated before giving up (each checked first)
 REBOOT_DOCUMENTS = {"WINDOWS": ("AWS-RunPowerShellScript", "exit 3010")}
 LINUX_REBOOT = ("AWS-RunShellScript", "exit 194")  # the agent reboots the node on exit code 194
 
@@ -176,24 +177,26 @@ class AwsFleet:
         comment = f"{command.comment} {uuid.uuid4().hex[:8]}"[:100]
         request = self._send_request(command, comment)
         sent_at = self.clock.now()
-        try:
-            command_id = self._send_once(request)
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if _throttled(exc) or status < 500:
-                raise  # refused for certain: nothing was started
-            command_id = self._recover(comment, request, sent_at)
-        except BotoCoreError:
-            command_id = self._recover(comment, request, sent_at)
-        self._sent_at[command_id] = sent_at
-        return command_id
-
-    def _recover(self, comment: str, request: dict[str, Any], sent_at: dt.datetime) -> str:
-        """An ambiguous failure: find the command by its Comment; re-send only if absent."""
-        try:
-            return self._find_sent(comment, sent_at - dt.timedelta(minutes=5))
-        except AmbiguousSend:
-            return self._send_once(request)
+        for _ in range(SEND_ATTEMPTS):
+            try:
+                command_id = self._send_once(request)
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if _throttled(exc) or status < 500:
+                    raise  # refused for certain, even after the throttling retries: nothing started
+            except BotoCoreError:
+                pass  # a dropped connection: ambiguous too
+            else:
+                self._sent_at[command_id] = sent_at
+                return command_id
+            # Ambiguous: the command may have been accepted. Look for it before sending again.
+            try:
+                command_id = self._find_sent(comment, sent_at - dt.timedelta(minutes=5))
+            except AmbiguousSend:
+                continue  # certainly not there: send again
+            self._sent_at[command_id] = sent_at
+            return command_id
+        raise AmbiguousSend(f"SendCommand {comment!r} failed {SEND_ATTEMPTS} times; nothing was started")
 
     def command_progress(self, command_ids: Sequence[str]) -> dict[str, CommandProgress]:
         wanted = set(command_ids)

@@ -101,8 +101,8 @@ class AwsClients:
         self.counter = counter or CallCounter()
         session.events.register_first("before-call", self.counter)  # before any short-circuit
 
-    def _client(self, service: str, config: BotoConfig = RETRIES) -> Any:
-        return self.session.client(service, config=config)
+    def _client(self, service: str, config: BotoConfig | None = None) -> Any:
+        return self.session.client(service, config=config or RETRIES)
 
     @cached_property
     def ssm(self) -> Any:
