@@ -12,6 +12,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -167,26 +168,9 @@ def plan_window(
 def exclude(wave: WavePlan, instance_ids: set[str], reason: str) -> WavePlan:
     """The wave without some instances (they will be reported not_attempted, with the reason)."""
     members = tuple(
-        PlannedInstance(
-            m.instance_id,
-            m.wave,
-            m.platform,
-            m.patch_group,
-            m.baseline,
-            Outcome.NOT_ATTEMPTED,
-            m.missing_by_severity,
-            reason,
-        )
+        dataclasses.replace(m, preset=Outcome.NOT_ATTEMPTED, reason=reason)
         if m.instance_id in instance_ids and m.to_install
         else m
         for m in wave.members
     )
-    return WavePlan(
-        wave.name,
-        wave.index,
-        members,
-        wave.max_concurrency,
-        wave.max_errors,
-        wave.require_approval,
-        wave.selector,
-    )
+    return dataclasses.replace(wave, members=members)

@@ -29,7 +29,7 @@ from patchwave.commands import CommandTracker, TrackedCommand
 from patchwave.fleet import Fleet, Invocation
 from patchwave.leases import Leases, MemoryLeases
 from patchwave.outcomes import ERRORS, RETRYABLE, Outcome, from_invocation
-from patchwave.planning import PlannedInstance, WavePlan
+from patchwave.planning import WavePlan
 from patchwave.polling import PollPolicy
 from patchwave.ratecontrol import RateControl
 from patchwave.ratespec import concurrency_for
@@ -640,21 +640,9 @@ def retry_part(wave: WavePlan, earlier: WaveResult) -> WavePlan:
     """The instances of a wave an earlier attempt did not finish well, to install again."""
     again = {r.instance_id for r in earlier.results if r.outcome in RETRYABLE}
     members = tuple(
-        PlannedInstance(
-            m.instance_id, m.wave, m.platform, m.patch_group, m.baseline, None, m.missing_by_severity
-        )
-        for m in wave.members
-        if m.instance_id in again
+        dataclasses.replace(m, preset=None, reason="") for m in wave.members if m.instance_id in again
     )
-    return WavePlan(
-        wave.name,
-        wave.index,
-        members,
-        wave.max_concurrency,
-        wave.max_errors,
-        wave.require_approval,
-        wave.selector,
-    )
+    return dataclasses.replace(wave, members=members)
 
 
 def merge(earlier: WaveResult, later: WaveResult) -> WaveResult:

@@ -33,18 +33,6 @@ REGION = "eu-west-1"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
 def session_with_ledger() -> boto3.Session:
     session = boto3.Session(region_name=REGION)
     PatchGroupLedger().install(session)

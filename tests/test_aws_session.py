@@ -17,17 +17,6 @@ from patchwave.fleet import PatchCommand
 REGION = "eu-west-1"
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
 @mock_aws
 def test_assumed_role_session(aws_env) -> None:
     iam = boto3.client("iam", region_name=REGION)

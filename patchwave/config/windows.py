@@ -38,6 +38,13 @@ def check_tag_key(key: str) -> str:
     return key
 
 
+def check_instance_ids(ids: list[str]) -> list[str]:
+    for instance_id in ids:
+        if not INSTANCE_ID.match(instance_id):
+            raise ValueError(f"{instance_id!r} is not an instance id (i-… or mi-…)")
+    return ids
+
+
 def check_rate(value: str) -> str:
     parse_rate(value)
     return value
@@ -85,10 +92,7 @@ class Targets(Strict):
     @field_validator("instance_ids")
     @classmethod
     def _ids(cls, ids: list[str]) -> list[str]:
-        for instance_id in ids:
-            if not INSTANCE_ID.match(instance_id):
-                raise ValueError(f"{instance_id!r} is not an instance id (i-… or mi-…)")
-        return ids
+        return check_instance_ids(ids)
 
     @model_validator(mode="after")
     def _something(self) -> Targets:
@@ -115,10 +119,7 @@ class WaveSelector(Strict):
     @field_validator("instance_ids")
     @classmethod
     def _ids(cls, ids: list[str] | None) -> list[str] | None:
-        for instance_id in ids or []:
-            if not INSTANCE_ID.match(instance_id):
-                raise ValueError(f"{instance_id!r} is not an instance id (i-… or mi-…)")
-        return ids
+        return None if ids is None else check_instance_ids(ids)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> WaveSelector:

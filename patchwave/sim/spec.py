@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import OperatingSystem, Strict
-from patchwave.config.windows import INSTANCE_ID, check_tag_key
+from patchwave.config.windows import check_instance_ids, check_tag_key
 
 
 class Duration(Strict):
@@ -89,10 +89,7 @@ class InstanceGroup(Strict):
     @field_validator("ids")
     @classmethod
     def _ids(cls, ids: list[str]) -> list[str]:
-        for instance_id in ids:
-            if not INSTANCE_ID.match(instance_id):
-                raise ValueError(f"{instance_id!r} is not an instance id (i-… or mi-…)")
-        return ids
+        return check_instance_ids(ids)
 
     @model_validator(mode="after")
     def _count_or_ids(self) -> InstanceGroup:
