@@ -115,7 +115,7 @@ def plan_window(
     presets = {t.instance_id: _preset(t, compliance.get(t.instance_id)) for t in targets}
     actionable = {iid for iid, (preset, _) in presets.items() if preset is None}
     remaining = sorted(targets, key=lambda i: i.instance_id)
-    warnings: list[str] = []
+    warnings: list[str] = [] if targets else ["the window's targets select no instance"]
     waves: list[WavePlan] = []
     for index, wave in enumerate(window.waves):
         last = index == len(window.waves) - 1

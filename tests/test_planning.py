@@ -109,3 +109,8 @@ def test_every_target_lands_in_exactly_one_wave(n, canary_tagged, compliant, sel
     for member in plan.members:
         expected = Outcome.ALREADY_COMPLIANT if compliance[member.instance_id].compliant else None
         assert member.preset == expected
+
+
+def test_targets_that_select_nothing_are_a_warning() -> None:
+    plan = plan_window(window([{"name": "all"}]), [], {}, {})
+    assert "the window's targets select no instance" in plan.warnings
