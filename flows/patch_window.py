@@ -117,7 +117,10 @@ def run_window(
         for line in before.report.headlines():
             logger.info("Before: %s", line)
         events.publish(events.Phase("plan", window.name))
-        plan = plan_waves(window, opaque(targets), opaque(before.states), opaque(before.compliance))
+        busy = sorted(handle.leases.holders([t.instance_id for t in targets], clock.now()))
+        plan = plan_waves(
+            window, opaque(targets), opaque(before.states), opaque(before.compliance), busy_elsewhere=busy
+        )
         before_report = before.report
         ledger.append("start", started=started, snapshot_id=snapshot_id, window=window.name)
         ledger.append("plan", plan=plan_to_dict(plan), before=before_report.model_dump(mode="json"))

@@ -26,6 +26,10 @@ class Leases(Protocol):
 
     def release(self, run_id: str, instance_ids: Sequence[str]) -> None: ...
 
+    def holders(self, instance_ids: Sequence[str], now: dt.datetime) -> dict[str, str]:
+        """Who holds each of these instances now (unexpired leases only)."""
+        ...
+
 
 class MemoryLeases:
     def __init__(self) -> None:
@@ -44,6 +48,14 @@ class MemoryLeases:
                 else:
                     self._held[iid] = (run_id, until)
         return refused
+
+    def holders(self, instance_ids: Sequence[str], now: dt.datetime) -> dict[str, str]:
+        with self._lock:
+            return {
+                iid: self._held[iid][0]
+                for iid in instance_ids
+                if iid in self._held and self._held[iid][1] > now
+            }
 
     def release(self, run_id: str, instance_ids: Sequence[str]) -> None:
         with self._lock:

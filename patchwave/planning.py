@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from patchwave.config.windows import Wave, WaveSelector, Window
@@ -82,8 +82,10 @@ def describe(selector: WaveSelector | None, last: bool) -> str:
     return f"{selector.percent:g}% of the rest"
 
 
-def _preset(instance: ManagedInstance, summary: ComplianceSummary | None) -> tuple[Outcome | None, str]:
-    if not instance.online:
+def _preset(
+    instance: ManagedInstance, summary: ComplianceSummary | None, busy: bool = False
+) -> tuple[Outcome | None, str]:
+    if not instance.online and not busy:
         return Outcome.SKIPPED_OFFLINE, f"at planning: ping {instance.ping_status}, state {instance.state}"
     if summary is not None and summary.compliant:
         return Outcome.ALREADY_COMPLIANT, "at planning: compliant with its baseline"
@@ -110,9 +112,16 @@ def plan_window(
     targets: Sequence[ManagedInstance],
     states: Mapping[str, InstancePatchState],
     compliance: Mapping[str, ComplianceSummary],
+    busy_elsewhere: Collection[str] = (),
 ) -> Plan:
-    """Assign each target (already selected by the window's targets) to one wave."""
-    presets = {t.instance_id: _preset(t, compliance.get(t.instance_id)) for t in targets}
+    """Assign each target (already selected by the window's targets) to one wave.
+
+    An instance another run is operating on (``busy_elsewhere``) may be offline only because
+    that run is rebooting it: it is planned as usual, and waits for its lease when its turn comes."""
+    presets = {
+        t.instance_id: _preset(t, compliance.get(t.instance_id), t.instance_id in busy_elsewhere)
+        for t in targets
+    }
     actionable = {iid for iid, (preset, _) in presets.items() if preset is None}
     remaining = sorted(targets, key=lambda i: i.instance_id)
     warnings: list[str] = [] if targets else ["the window's targets select no instance"]

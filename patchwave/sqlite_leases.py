@@ -56,6 +56,21 @@ class SqliteLeases:
             db.close()
         return refused
 
+    def holders(self, instance_ids: Sequence[str], now: dt.datetime) -> dict[str, str]:
+        db = self._connect()
+        try:
+            found: dict[str, str] = {}
+            for iid in instance_ids:
+                row = db.execute(
+                    "SELECT run_id FROM leases WHERE instance_id = ? AND expires_at > ?",
+                    (iid, now.timestamp()),
+                ).fetchone()
+                if row is not None:
+                    found[iid] = row[0]
+            return found
+        finally:
+            db.close()
+
     def release(self, run_id: str, instance_ids: Sequence[str]) -> None:
         db = self._connect()
         try:

@@ -26,8 +26,9 @@ def plan_waves(
     targets: Sequence[ManagedInstance],
     states: Mapping[str, InstancePatchState],
     compliance: Mapping[str, ComplianceSummary],
+    busy_elsewhere: Sequence[str] = (),
 ) -> Plan:
-    plan = plan_window(window, targets, states, compliance)
+    plan = plan_window(window, targets, states, compliance, busy_elsewhere)
     logger = get_run_logger()
     for wave in plan.waves:
         logger.info(
