@@ -245,56 +245,37 @@ class SimulatedFleet:
             self.save()
             return command_id
 
+    def _undelivered(
+        self,
+        command_id: str,
+        command: PatchCommand,
+        instance_id: str,
+        end: dt.datetime,
+        status: str,
+        details: str,
+    ) -> SimInvocation:
+        """An invocation that never reaches its instance: it only ends, at ``end``."""
+        inv = SimInvocation(
+            command_id, instance_id, command.operation, command.snapshot_id, end, end, status, details
+        )
+        self._schedule(end, inv)
+        return inv
+
     def _start(
         self, command_id: str, command: PatchCommand, instance_id: str, now: dt.datetime
     ) -> SimInvocation:
         inst = self._instances.get(instance_id)
         self.touched.add(instance_id)
-        if inst is None:
-            inv = SimInvocation(
-                command_id,
-                instance_id,
-                command.operation,
-                command.snapshot_id,
-                now + UNDELIVERABLE_AFTER,
-                now + UNDELIVERABLE_AFTER,
-                "Failed",
-                "Undeliverable",
+        if inst is None or inst.ping_status == "Inactive":
+            return self._undelivered(
+                command_id, command, instance_id, now + UNDELIVERABLE_AFTER, "Failed", "Undeliverable"
             )
-            self._schedule(now + UNDELIVERABLE_AFTER, inv)
-            return inv
         if inst.busy_at(now):
             self.overlaps.append((instance_id, now))
         seed, behaviour = self.spec.seed, self._behaviour
-        ping = inst.ping_at(now)
-        if inst.ping_status == "Inactive":
-            end = now + UNDELIVERABLE_AFTER
-            inv = SimInvocation(
-                command_id,
-                instance_id,
-                command.operation,
-                command.snapshot_id,
-                end,
-                end,
-                "Failed",
-                "Undeliverable",
-            )
-            self._schedule(end, inv)
-            return inv
-        if ping != "Online":
+        if inst.ping_at(now) != "Online":
             end = now + dt.timedelta(seconds=command.timeout_seconds)
-            inv = SimInvocation(
-                command_id,
-                instance_id,
-                command.operation,
-                command.snapshot_id,
-                end,
-                end,
-                "TimedOut",
-                "DeliveryTimedOut",
-            )
-            self._schedule(end, inv)
-            return inv
+            return self._undelivered(command_id, command, instance_id, end, "TimedOut", "DeliveryTimedOut")
         started = now + dt.timedelta(seconds=behaviour.delivery_seconds)
         baseline = self._baseline(inst)
         verdicts = self._verdicts_for(baseline, command.snapshot_id, now)
