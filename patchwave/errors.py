@@ -11,6 +11,11 @@ class PatchwaveError(Exception):
     """Base class for errors patchwave reports to a person rather than as a traceback."""
 
 
+def printable(text: str) -> str:
+    """Text as is when it prints on one line, else its repr: a message is always one line."""
+    return text if text.isprintable() else repr(text)
+
+
 class ConfigError(PatchwaveError):
     """Bad input: a config file, a fleet spec, a CLI argument or a flow parameter."""
 
@@ -20,7 +25,7 @@ class ConfigError(PatchwaveError):
         self.value = value
         self.reason = reason
         shown = f" = {value!r}" if value is not None else ""
-        super().__init__(f"{source}: {field}{shown}: {reason}")
+        super().__init__(f"{printable(source)}: {printable(field)}{shown}: {printable(reason)}")
 
 
 class FleetUnavailable(PatchwaveError):

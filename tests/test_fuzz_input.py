@@ -96,6 +96,7 @@ def check(result: Any, made: list[int]) -> None:
 WINDOWS = yaml.safe_load((ROOT / "config/windows.yaml").read_text())
 FLEET = yaml.safe_load((ROOT / "config/fleets/demo.yaml").read_text())
 FUZZ = settings(
+    derandomize=bool(os.environ.get("CI")),
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -208,7 +208,12 @@ def run_scenario(scenario: dict[str, Any], config) -> None:
     RUNS.append(1)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    derandomize=bool(os.environ.get("CI")),
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(scenario=scenarios())
 def test_safety_invariants_hold_for_generated_windows(scenario, config) -> None:
     run_scenario(scenario, config)
