@@ -129,9 +129,16 @@ def to_html(report: Report) -> str:
         f"<td>{w.max_concurrency} ({w.peak_in_flight})</td></tr>"
         for w in report.waves
     )
-    scale = max([1] + [int(r["instances_before"] or 0) for r in compliance_rows(report)])
+    rows_ = compliance_rows(report)
+    # one scale for both columns; bars use at most 80% of the cell so the number stays beside them
+    scale = max(
+        [1]
+        + [int(r["instances_before"] or 0) for r in rows_]
+        + [int(r["instances_after"] or 0) for r in rows_]
+    )
+    scale = scale / 0.8
     comp = ""
-    for row in compliance_rows(report):
+    for row in rows_:
         before = int(row["instances_before"] or 0)
         after = row["instances_after"]
         after_n = int(after or 0)
@@ -158,11 +165,11 @@ def to_html(report: Report) -> str:
 <style>
 body{{font-family:system-ui,sans-serif;margin:2rem;color:#212121;max-width:1100px}}
 h1 small{{font-weight:normal;color:#616161}} table{{border-collapse:collapse;width:100%;margin:1rem 0}}
-td,th{{border-bottom:1px solid #e0e0e0;padding:.35rem .5rem;text-align:left;vertical-align:middle}}
+td,th{{border-bottom:1px solid #e0e0e0;padding:.35rem .5rem;text-align:left;vertical-align:middle;white-space:nowrap}}
 .bar{{display:flex;height:14px;min-width:220px;background:#eee;border-radius:3px;overflow:hidden}}
 .seg{{display:block;height:100%}} .hbar{{display:inline-block;height:12px;margin-right:.4rem;vertical-align:middle}}
 .before{{background:#e57373}} .after{{background:#64b5f6}} .sw{{display:inline-block;width:10px;height:10px;margin-right:4px}}
-.key{{margin-right:1rem;font-size:.85rem}} .st-halted,.st-cut_off,.st-aborted{{color:#c62828;font-weight:bold}}
+td:last-child{{white-space:normal}} .key{{margin-right:1rem;font-size:.85rem}} .st-halted,.st-cut_off,.st-aborted{{color:#c62828;font-weight:bold}}
 </style></head><body>
 <h1>Patch window {e(report.window)} <small>{e(report.status)}</small></h1>
 <p>Run {e(report.run_id)} on {e(report.fleet)} · {e(report.operation)}, reboot {e(report.reboot)} ·
