@@ -131,12 +131,12 @@ def to_html(report: Report) -> str:
     )
     rows_ = compliance_rows(report)
     # one scale for both columns; bars use at most 80% of the cell so the number stays beside them
-    scale = max(
+    largest = max(
         [1]
         + [int(r["instances_before"] or 0) for r in rows_]
         + [int(r["instances_after"] or 0) for r in rows_]
     )
-    scale = scale / 0.8
+    scale = largest / 0.8
     comp = ""
     for row in rows_:
         before = int(row["instances_before"] or 0)
