@@ -29,7 +29,7 @@ from patchwave.commands import CommandTracker, TrackedCommand
 from patchwave.fleet import Fleet, Invocation
 from patchwave.leases import Leases, MemoryLeases
 from patchwave.outcomes import ERRORS, RETRYABLE, Outcome, from_invocation
-from patchwave.planning import WavePlan
+from patchwave.planning import PlannedInstance, WavePlan
 from patchwave.polling import PollPolicy
 from patchwave.ratecontrol import RateControl
 from patchwave.ratespec import concurrency_for
@@ -149,10 +149,7 @@ class WaveRunner:
         self.reboot_recorded: set[str] = set()
         for member in wave.members:
             if member.preset is not None:
-                if member.preset == Outcome.NOT_ATTEMPTED:
-                    self._finish(member.instance_id, member.preset, error=member.reason)
-                else:
-                    self._finish(member.instance_id, member.preset, details=member.reason)
+                self.results[member.instance_id] = preset_result(member, wave.name, clock.now())
 
         if resume:
             self._resume(resume)
@@ -606,19 +603,29 @@ class WaveRunner:
         )
 
 
+def preset_result(member: PlannedInstance, wave: str, when: dt.datetime) -> InstanceResult:
+    """The outcome planning (or an approver) decided: an exclusion's reason is its error, the
+    others' (offline, compliant) their status details."""
+    assert member.preset is not None
+    excluded = member.preset == Outcome.NOT_ATTEMPTED
+    return InstanceResult(
+        member.instance_id,
+        wave,
+        member.preset,
+        status_details="" if excluded else member.reason,
+        error=member.reason if excluded else "",
+        finished_at=when,
+    )
+
+
 def not_run(wave: WavePlan, reason: str, when: dt.datetime, status: str = "not_attempted") -> WaveResult:
     """A wave that does not run (the window halted, was cut off or only scans): its instances
     to install are not_attempted, the others keep the outcome planning gave them."""
     results = [
-        InstanceResult(
-            instance_id=m.instance_id,
-            wave=wave.name,
-            outcome=m.preset if m.preset is not None else Outcome.NOT_ATTEMPTED,
-            status_details=m.reason if m.preset not in (None, Outcome.NOT_ATTEMPTED) else "",
-            error=m.reason
-            if m.preset == Outcome.NOT_ATTEMPTED
-            else ("" if m.preset else f"not started: {reason}"),
-            finished_at=when,
+        preset_result(m, wave.name, when)
+        if m.preset is not None
+        else InstanceResult(
+            m.instance_id, wave.name, Outcome.NOT_ATTEMPTED, error=f"not started: {reason}", finished_at=when
         )
         for m in wave.members
     ]

@@ -227,7 +227,6 @@ class SimulatedFleet:
             return [
                 ManagedInstance(i.instance_id, i.platform, i.ping_at(now), i.state, dict(i.tags))
                 for i in self._instances.values()
-                if i.ping_status != "Inactive" or i.state != "terminated"
             ]
 
     def send_patch_command(self, command: PatchCommand) -> str:
