@@ -12,8 +12,8 @@ from prefect import get_run_logger, pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from patchwave.decisions import Decision
-from patchwave.planning import WavePlan
+from patchwave.window.decisions import Decision
+from patchwave.window.planning import WavePlan
 
 
 class ApprovalInput(RunInput):

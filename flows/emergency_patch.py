@@ -8,7 +8,7 @@ from prefect.states import State
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from patchwave.config import load_config
 from patchwave.connect import open_fleet
-from patchwave.emergency import EmergencyRequest, emergency_window
+from patchwave.window.emergency import EmergencyRequest, emergency_window
 
 
 @flow(name="emergency-patch", flow_run_name="emergency")

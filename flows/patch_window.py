@@ -19,15 +19,15 @@ from flows.approval import ask_approval
 from flows.opaque import opaque
 from patchwave import events
 from patchwave.clock import WallClock
-from patchwave.compliance import ComplianceReport
+from patchwave.compliance.summary import ComplianceReport
 from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
-from patchwave.decisions import Decision
 from patchwave.errors import ConfigError
-from patchwave.ledger import ledger_for, plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
-from patchwave.planning import exclude
-from patchwave.report import Report, build_report
-from patchwave.runner import WaveResult, WaveSettings, merge, not_run, retry_part
+from patchwave.reports.report import Report, build_report
+from patchwave.state.ledger import ledger_for, plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
+from patchwave.window.decisions import Decision
+from patchwave.window.planning import exclude
+from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
 from tasks.inventory import discover_targets
 from tasks.reporting import notify, publish_report
 from tasks.scan import assess, scan_instances

@@ -11,7 +11,7 @@ from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from patchwave.config import Window, load_config
 from patchwave.connect import open_fleet
 from patchwave.errors import ConfigError
-from patchwave.retry import find_report, load_report, retry_window, reusable_snapshot
+from patchwave.window.retry import find_report, load_report, retry_window, reusable_snapshot
 
 
 @flow(name="retry-failed")

@@ -13,7 +13,7 @@ from patchwave.config import load_config
 from patchwave.config.loader import validate
 from patchwave.config.windows import Targets
 from patchwave.connect import open_fleet
-from patchwave.targeting import select
+from patchwave.window.targeting import select
 from tasks.reporting import publish_compliance
 from tasks.scan import assess, scan_instances
 

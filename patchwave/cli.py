@@ -150,7 +150,7 @@ def _run_window_cli(
 
 def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     """Run a window-shaped flow in this process with live progress, then print its report."""
-    from patchwave.console import LiveProgress, before_after_table, waves_table
+    from patchwave.reports.console import LiveProgress, before_after_table, waves_table
 
     with LiveProgress(console) as live:
         state = flow_fn(**parameters, return_state=True)
@@ -238,7 +238,7 @@ def scan(
         raise fail(exc) from None
     _prefect_quiet(verbose)
     from flows.scan_fleet import scan_fleet
-    from patchwave.console import LiveProgress, compliance_table, patch_group_table
+    from patchwave.reports.console import LiveProgress, compliance_table, patch_group_table
 
     with LiveProgress(console) as live:
         state = scan_fleet(
@@ -267,9 +267,9 @@ def compliance(
     output_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show last reported compliance by severity and patch group (read-only, no scan)."""
-    from patchwave.compliance import summarise
-    from patchwave.console import compliance_table, patch_group_table
-    from patchwave.targeting import select
+    from patchwave.compliance.summary import summarise
+    from patchwave.reports.console import compliance_table, patch_group_table
+    from patchwave.window.targeting import select
 
     try:
         targets = _load(config).window(window).targets if window else None  # refused before any fleet
@@ -295,9 +295,9 @@ def plan(
     fleet: FleetOpt = DEMO_FLEET,
 ) -> None:
     """Show the waves a window would run, from last reported compliance; changes nothing."""
-    from patchwave.console import plan_table
-    from patchwave.planning import plan_window
-    from patchwave.targeting import select
+    from patchwave.reports.console import plan_table
+    from patchwave.window.planning import plan_window
+    from patchwave.window.targeting import select
 
     try:
         spec = _load(config).window(window)  # refused before any fleet is built
@@ -326,10 +326,10 @@ def baselines_preview(
     ] = None,
 ) -> None:
     """Which patches each baseline approves or rejects, at which compliance level."""
-    from patchwave.baselines import evaluate, predefined_baselines
-    from patchwave.catalog import builtin_catalog
+    from patchwave.baselines.catalog import builtin_catalog
+    from patchwave.baselines.evaluate import evaluate, predefined_baselines
     from patchwave.config import load_config
-    from patchwave.console import verdict_table
+    from patchwave.reports.console import verdict_table
 
     try:
         cfg = load_config(config)
@@ -380,7 +380,7 @@ def emergency(
 ) -> None:
     """Patch named instances now (canary first), outside any schedule."""
     from patchwave.config.loader import validate as validate_model
-    from patchwave.emergency import EmergencyRequest
+    from patchwave.window.emergency import EmergencyRequest
 
     try:
         speed = _speed(speed)
@@ -426,7 +426,7 @@ def retry(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Retry only the failed and not attempted instances of an earlier run, in their waves."""
-    from patchwave.retry import find_report, load_report
+    from patchwave.window.retry import find_report, load_report
 
     try:
         speed = _speed(speed)
@@ -537,7 +537,7 @@ def _account(config_dir: Path) -> Any:
 def baselines_diff(config: ConfigOpt = Path("config")) -> None:
     """What `baselines apply` would change in the account (exit 1 when something would)."""
     from patchwave.aws.baselines import read_account
-    from patchwave.baseline_sync import plan_changes
+    from patchwave.baselines.sync import plan_changes
 
     try:
         cfg, clients = _account(config)
@@ -555,7 +555,7 @@ def baselines_diff(config: ConfigOpt = Path("config")) -> None:
 def baselines_apply(config: ConfigOpt = Path("config")) -> None:
     """Create or update baselines, register patch groups and defaults; idempotent."""
     from patchwave.aws.baselines import apply_changes, read_account
-    from patchwave.baseline_sync import plan_changes
+    from patchwave.baselines.sync import plan_changes
 
     try:
         cfg, clients = _account(config)
@@ -586,7 +586,7 @@ def baselines_export(
     if output is None:
         sys.stdout.write(text)
     else:
-        from patchwave.report import write_atomic
+        from patchwave.reports.report import write_atomic
 
         write_atomic(output, text)
         console.print(f"wrote {output}")
@@ -637,7 +637,7 @@ def schema(
     if output is None:
         sys.stdout.write(text + "\n")
     else:
-        from patchwave.report import write_atomic
+        from patchwave.reports.report import write_atomic
 
         write_atomic(output, text + "\n")
         console.print(f"wrote {output}")

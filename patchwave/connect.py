@@ -11,8 +11,8 @@ from patchwave.clock import Clock, WallClock
 from patchwave.config import Config
 from patchwave.errors import ConfigError
 from patchwave.fleet import Fleet
-from patchwave.leases import Leases, MemoryLeases
-from patchwave.notify import NoNotifier, Notifier
+from patchwave.reports.notify import NoNotifier, Notifier
+from patchwave.state.leases import Leases, MemoryLeases
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def open_fleet(value: str, config: Config, speed: float | None = None) -> FleetH
         # a simulated fleet lives in this process: so do the leases of its instances
         return FleetHandle(simulated, clock, f"simulated fleet {path} (seed {spec.seed})", leases=_SIM_LEASES)
     from patchwave.aws import open_aws
-    from patchwave.sqlite_leases import SqliteLeases
+    from patchwave.state.sqlite_leases import SqliteLeases
 
     aws_fleet, notifier, who = open_aws(config.aws)
     return FleetHandle(aws_fleet, WallClock(), who, notifier, SqliteLeases())

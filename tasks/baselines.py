@@ -7,7 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from patchwave.aws.baselines import apply_changes, read_account
 from patchwave.aws.session import AwsClients
-from patchwave.baseline_sync import AccountState, Change, plan_changes
+from patchwave.baselines.sync import AccountState, Change, plan_changes
 from patchwave.config.baselines import BaselinesFile
 
 

@@ -7,7 +7,7 @@ from prefect import task
 from patchwave.config.windows import Targets
 from patchwave.connect import FleetHandle
 from patchwave.fleet import ManagedInstance
-from patchwave.targeting import select
+from patchwave.window.targeting import select
 from tasks.caching import per_flow_run
 
 

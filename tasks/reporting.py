@@ -8,11 +8,11 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from patchwave.compliance import ComplianceReport
+from patchwave.compliance.summary import ComplianceReport
 from patchwave.config.baselines import COMPLIANCE_LEVELS
 from patchwave.connect import FleetHandle
-from patchwave.render import compliance_rows, to_html, to_markdown
-from patchwave.report import Report, report_stem, write_atomic
+from patchwave.reports.render import compliance_rows, to_html, to_markdown
+from patchwave.reports.report import Report, report_stem, write_atomic
 
 
 def _key(text: str) -> str:

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from prefect import get_run_logger, task
 
 from patchwave import events
-from patchwave.compliance import ComplianceReport, summarise
+from patchwave.compliance.scan import run_scan
+from patchwave.compliance.summary import ComplianceReport, summarise
 from patchwave.connect import FleetHandle
 from patchwave.fleet import ComplianceSummary, InstancePatchState, Invocation, ManagedInstance
-from patchwave.scan import run_scan
 from tasks.caching import per_flow_run
 
 

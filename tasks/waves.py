@@ -14,9 +14,9 @@ from patchwave import events
 from patchwave.config.windows import Window
 from patchwave.connect import FleetHandle
 from patchwave.fleet import ComplianceSummary, InstancePatchState, ManagedInstance
-from patchwave.ledger import Ledger
-from patchwave.planning import Plan, WavePlan, plan_window
-from patchwave.runner import WaveProgress, WaveResult, WaveRunner, WaveSettings
+from patchwave.state.ledger import Ledger
+from patchwave.window.planning import Plan, WavePlan, plan_window
+from patchwave.window.runner import WaveProgress, WaveResult, WaveRunner, WaveSettings
 from tasks.caching import per_flow_run
 
 

@@ -8,10 +8,10 @@ from typing import Any
 from patchwave.clock import VirtualClock
 from patchwave.config.baselines import BaselinesFile
 from patchwave.config.windows import Window
-from patchwave.planning import Plan, plan_window
 from patchwave.sim.fleet import SimulatedFleet
 from patchwave.sim.spec import FleetSpec
-from patchwave.targeting import select
+from patchwave.window.planning import Plan, plan_window
+from patchwave.window.targeting import select
 
 START = dt.datetime(2026, 11, 29, 2, 0, tzinfo=dt.UTC)
 

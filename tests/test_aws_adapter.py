@@ -17,7 +17,7 @@ from patchwave.aws.notify import AwsNotifier
 from patchwave.aws.session import AwsClients
 from patchwave.config.aws import AwsSettings
 from patchwave.fleet import PatchCommand
-from patchwave.outcomes import Outcome, from_invocation
+from patchwave.window.outcomes import Outcome, from_invocation
 from tests.aws_emulator import Emulator
 from tests.helpers import group, ids, spec, world
 
@@ -118,7 +118,7 @@ def test_report_goes_to_s3_and_summary_to_sns(aws_env, tmp_path, config) -> None
     sent = AwsNotifier(clients(), settings).publish(report, files)
     key = sent["s3-json"].removeprefix("s3://patch-reports/")
     body = json.loads(s3.get_object(Bucket="patch-reports", Key=key)["Body"].read())
-    assert body["window"] == report.window and body["schema"] == "patchwave.report/v1"
+    assert body["window"] == report.window and body["schema"] == "patchwave.reports.report/v1"
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"]
     envelope = json.loads(messages[0]["Body"])
     assert report.status in envelope["Message"] and sent["s3-html"] in envelope["Message"]

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from patchwave.aws.baselines import apply_changes, export, read_account
 from patchwave.aws.session import AwsClients
-from patchwave.baseline_sync import (
+from patchwave.baselines.sync import (
     AccountBaseline,
     AccountState,
     aws_request,

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from patchwave.baselines import BaselineResolver, evaluate, pattern_matches
-from patchwave.catalog import Patch, builtin_catalog
+from patchwave.baselines.catalog import Patch, builtin_catalog
+from patchwave.baselines.evaluate import BaselineResolver, evaluate, pattern_matches
 from patchwave.config.baselines import Baseline, BaselinesFile
 
 RELEASED = dt.date(2026, 11, 1)

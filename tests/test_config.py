@@ -9,7 +9,7 @@ import yaml
 
 from patchwave.config import load_config
 from patchwave.errors import ConfigError
-from patchwave.ratespec import concurrency_for, errors_tolerated, parse_rate
+from patchwave.window.ratespec import concurrency_for, errors_tolerated, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,8 @@ from patchwave.aws.fleet import AwsFleet
 from patchwave.aws.session import AwsClients
 from patchwave.config.aws import AwsSettings
 from patchwave.connect import FleetHandle
-from patchwave.outcomes import Outcome
-from patchwave.runner import WaveRunner, WaveSettings
+from patchwave.window.outcomes import Outcome
+from patchwave.window.runner import WaveRunner, WaveSettings
 from tests.aws_emulator import Emulator
 from tests.helpers import group, ids, plan_for, spec, window, world
 

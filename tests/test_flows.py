@@ -12,8 +12,8 @@ from prefect import flow
 from flows.patch_window import patch_window, run_window
 from flows.scan_fleet import scan_fleet
 from patchwave.connect import FleetHandle
-from patchwave.outcomes import Outcome
-from patchwave.report import SCHEMA
+from patchwave.reports.report import SCHEMA
+from patchwave.window.outcomes import Outcome
 from tests.helpers import group, ids, spec, window, world
 from tests.invariants import max_concurrent_installs
 

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from patchwave.cli import app
 from patchwave.config.loader import validate
-from patchwave.emergency import EmergencyRequest
 from patchwave.errors import ConfigError
+from patchwave.window.emergency import EmergencyRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("PATCHWAVE_FUZZ", "40"))

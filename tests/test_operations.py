@@ -16,9 +16,9 @@ from flows.emergency_patch import emergency_patch
 from flows.patch_window import patch_window, run_window
 from flows.retry_failed import retry_failed
 from patchwave.connect import FleetHandle
-from patchwave.emergency import EmergencyRequest, emergency_window
-from patchwave.leases import MemoryLeases
-from patchwave.outcomes import Outcome
+from patchwave.state.leases import MemoryLeases
+from patchwave.window.emergency import EmergencyRequest, emergency_window
+from patchwave.window.outcomes import Outcome
 from tests.helpers import group, ids, spec, window, world
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

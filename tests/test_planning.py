@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchwave.fleet import ComplianceSummary, ManagedInstance
-from patchwave.outcomes import Outcome
-from patchwave.planning import plan_window
+from patchwave.window.outcomes import Outcome
+from patchwave.window.planning import plan_window
 from tests.helpers import window
 
 

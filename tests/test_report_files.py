@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from patchwave.compliance import summarise
-from patchwave.planning import plan_window
-from patchwave.render import to_html, to_markdown
-from patchwave.report import build_report, write_atomic
-from patchwave.runner import not_run
+from patchwave.compliance.summary import summarise
+from patchwave.reports.render import to_html, to_markdown
+from patchwave.reports.report import build_report, write_atomic
+from patchwave.window.planning import plan_window
+from patchwave.window.runner import not_run
 from tests.helpers import START, group, ids, spec, window, world
 
 
@@ -53,7 +53,7 @@ def sample_report(tmp_path: Path, config, name: str = "w<script>"):
 def test_report_files_are_complete_and_escaped(tmp_path: Path, config) -> None:
     report, files = sample_report(tmp_path, config)
     data = json.loads(Path(files["json"]).read_text())
-    assert data["schema"] == "patchwave.report/v1"
+    assert data["schema"] == "patchwave.reports.report/v1"
     assert len(data["instances"]) == 3 and all(i["outcome"] == "not_attempted" for i in data["instances"])
     html = Path(files["html"]).read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from patchwave.outcomes import Outcome
-from patchwave.planning import WavePlan
-from patchwave.runner import WaveResult, WaveRunner, WaveSettings
+from patchwave.window.outcomes import Outcome
+from patchwave.window.planning import WavePlan
+from patchwave.window.runner import WaveResult, WaveRunner, WaveSettings
 from tests.helpers import group, ids, plan_for, spec, window, world
 from tests.invariants import install_starts, max_concurrent_installs
 
@@ -208,7 +208,7 @@ def test_offline_and_compliant_instances_are_decided_at_planning_and_never_touch
         {pid: "INSTALLED" for pid in fleet.instance(compliant).inventory.applicable}
     )
     fleet.send_patch_command  # noqa: B018 - the scan below refreshes the compliant one's report
-    from patchwave.scan import run_scan
+    from patchwave.compliance.scan import run_scan
 
     run_scan(fleet, clock, [compliant], snapshot_id="s", run_id="r", timeout=dt.timedelta(minutes=30))
     (wave,) = plan_for(fleet, window([{"name": "only", "max_concurrency": "4"}])).waves

@@ -18,14 +18,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchwave.baselines import evaluate
-from patchwave.catalog import builtin_catalog
+from patchwave.baselines.catalog import builtin_catalog
+from patchwave.baselines.evaluate import evaluate
+from patchwave.compliance.scan import run_scan
 from patchwave.config.baselines import BaselinesFile
-from patchwave.outcomes import ERRORS
-from patchwave.planning import plan_window
-from patchwave.runner import WaveRunner, WaveSettings, not_run
-from patchwave.scan import run_scan
-from patchwave.targeting import select
+from patchwave.window.outcomes import ERRORS
+from patchwave.window.planning import plan_window
+from patchwave.window.runner import WaveRunner, WaveSettings, not_run
+from patchwave.window.targeting import select
 from tests.helpers import spec, window, world
 from tests.invariants import max_concurrent_installs
 

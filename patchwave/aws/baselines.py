@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from patchwave.baseline_sync import (
+from patchwave.baselines.sync import (
     AccountBaseline,
     AccountState,
     Change,

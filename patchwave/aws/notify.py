@@ -7,8 +7,8 @@ from pathlib import Path
 from patchwave.aws import s3, sns
 from patchwave.aws.session import AwsClients
 from patchwave.config.aws import AwsSettings
-from patchwave.notify import summary_text
-from patchwave.report import Report, report_stem
+from patchwave.reports.notify import summary_text
+from patchwave.reports.report import Report, report_stem
 
 
 class AwsNotifier:

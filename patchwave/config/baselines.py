@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from patchwave.catalog import FILTER_KEYS, OPERATING_SYSTEMS
+from patchwave.baselines.catalog import FILTER_KEYS, OPERATING_SYSTEMS
 
 OperatingSystem = Literal[
     "AMAZON_LINUX_2023",

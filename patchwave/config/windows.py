@@ -15,7 +15,7 @@ from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
-from patchwave.ratespec import parse_rate
+from patchwave.window.ratespec import parse_rate
 
 PATCH_GROUP_TAG_KEYS = ("Patch Group", "PatchGroup")
 INSTANCE_ID = re.compile(r"^(i-[0-9a-f]{8}([0-9a-f]{9})?|mi-[0-9a-f]{17})$")

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchwave.baselines import BaselineResolver, Verdict, evaluate
-from patchwave.catalog import builtin_catalog
+from patchwave.baselines.catalog import builtin_catalog
+from patchwave.baselines.evaluate import BaselineResolver, Verdict, evaluate
 from patchwave.clock import Clock
 from patchwave.config.baselines import Baseline, BaselinesFile
 from patchwave.fleet import (

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from patchwave.baselines import Verdict
-from patchwave.catalog import Patch
+from patchwave.baselines.catalog import Patch
+from patchwave.baselines.evaluate import Verdict
 from patchwave.config.baselines import Baseline
 from patchwave.fleet import ComplianceSummary, InstancePatchState
 

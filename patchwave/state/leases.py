@@ -6,7 +6,7 @@ the instance has its outcome. An instance another run holds waits (up to the win
 expire (a run that died does not block the fleet forever).
 
 ``Leases`` is the port; ``MemoryLeases`` serves runs in one process, ``SqliteLeases``
-(``patchwave.sqlite_leases``) runs in several processes on one machine.
+(``patchwave.state.sqlite_leases``) runs in several processes on one machine.
 """
 
 from __future__ import annotations

@@ -9,12 +9,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from patchwave import events
-from patchwave.baselines import Verdict
-from patchwave.compliance import ComplianceReport
+from patchwave.baselines.evaluate import Verdict
+from patchwave.compliance.summary import ComplianceReport
 from patchwave.config.baselines import COMPLIANCE_LEVELS, Baseline
-from patchwave.planning import Plan
-from patchwave.report import Report
-from patchwave.runner import WaveProgress
+from patchwave.window.planning import Plan
+from patchwave.reports.report import Report
+from patchwave.window.runner import WaveProgress
 
 
 def compliance_table(title: str, report: ComplianceReport) -> Table:

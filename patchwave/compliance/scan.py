@@ -11,10 +11,10 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from patchwave.clock import Clock
-from patchwave.commands import CommandTracker
 from patchwave.fleet import Fleet, Invocation
-from patchwave.leases import Leases
-from patchwave.polling import PollPolicy
+from patchwave.state.leases import Leases
+from patchwave.window.commands import CommandTracker
+from patchwave.window.polling import PollPolicy
 
 ProgressCallback = Callable[[int, int], None]
 

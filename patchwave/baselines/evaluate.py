@@ -26,7 +26,7 @@ from importlib import resources
 
 import yaml
 
-from patchwave.catalog import Patch
+from patchwave.baselines.catalog import Patch
 from patchwave.config.baselines import COMPLIANCE_LEVELS, ApprovalRule, Baseline, BaselinesFile
 
 NON_SECURITY_FILTERED = frozenset({"AMAZON_LINUX_2023", "AMAZON_LINUX_2", "REDHAT_ENTERPRISE_LINUX", "SUSE"})

@@ -19,9 +19,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from patchwave.outcomes import Outcome
-from patchwave.planning import Plan, PlannedInstance, WavePlan
-from patchwave.runner import InstanceResult, WaveResult
+from patchwave.window.outcomes import Outcome
+from patchwave.window.planning import Plan, PlannedInstance, WavePlan
+from patchwave.window.runner import InstanceResult, WaveResult
 
 
 def _default(value: Any) -> Any:

@@ -14,13 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from patchwave.compliance import ComplianceReport
-from patchwave.decisions import Decision
-from patchwave.outcomes import ERRORS, Outcome
-from patchwave.planning import Plan
-from patchwave.runner import WaveResult
+from patchwave.compliance.summary import ComplianceReport
+from patchwave.window.decisions import Decision
+from patchwave.window.outcomes import ERRORS, Outcome
+from patchwave.window.planning import Plan
+from patchwave.window.runner import WaveResult
 
-SCHEMA = "patchwave.report/v1"
+SCHEMA = "patchwave.reports.report/v1"
 
 
 class WaveReport(BaseModel):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from patchwave.config.windows import WaveSelector, Window
 from patchwave.errors import ConfigError
-from patchwave.outcomes import RETRYABLE
-from patchwave.report import Report
+from patchwave.reports.report import Report
+from patchwave.window.outcomes import RETRYABLE
 
 SNAPSHOT_LIFETIME = dt.timedelta(days=3)
 

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchwave.clock import Clock
-from patchwave.commands import CommandTracker, TrackedCommand
 from patchwave.fleet import Fleet, Invocation
-from patchwave.leases import Leases, MemoryLeases
-from patchwave.outcomes import ERRORS, RETRYABLE, Outcome, from_invocation
-from patchwave.planning import PlannedInstance, WavePlan
-from patchwave.polling import PollPolicy
-from patchwave.ratecontrol import RateControl
-from patchwave.ratespec import concurrency_for
+from patchwave.state.leases import Leases, MemoryLeases
+from patchwave.window.commands import CommandTracker, TrackedCommand
+from patchwave.window.outcomes import ERRORS, RETRYABLE, Outcome, from_invocation
+from patchwave.window.planning import PlannedInstance, WavePlan
+from patchwave.window.polling import PollPolicy
+from patchwave.window.ratecontrol import RateControl
+from patchwave.window.ratespec import concurrency_for
 
 REBOOT_GRACE = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
 VERIFY_BATCH_WAIT = dt.timedelta(seconds=60)  # how long finished installs wait to share a Scan

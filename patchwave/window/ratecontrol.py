@@ -6,7 +6,7 @@
 - ``max_errors``: errors tolerated; at the first error beyond it the wave halts: nothing new
   starts, and what is in flight finishes. "0" halts at the first error.
 
-Numbers are "N" or "N%" of the wave's instances to install; see ``patchwave.ratespec`` for the
+Numbers are "N" or "N%" of the wave's instances to install; see ``patchwave.window.ratespec`` for the
 rounding rule.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patchwave.ratespec import concurrency_for, errors_tolerated
+from patchwave.window.ratespec import concurrency_for, errors_tolerated
 
 
 @dataclass

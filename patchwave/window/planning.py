@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from patchwave.config.windows import Wave, WaveSelector, Window
 from patchwave.fleet import ComplianceSummary, InstancePatchState, ManagedInstance
-from patchwave.outcomes import Outcome
-from patchwave.ratespec import concurrency_for, errors_tolerated
-from patchwave.targeting import tags_match
+from patchwave.window.outcomes import Outcome
+from patchwave.window.ratespec import concurrency_for, errors_tolerated
+from patchwave.window.targeting import tags_match
 
 
 @dataclass(frozen=True)

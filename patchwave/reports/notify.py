@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from patchwave.report import Report
+from patchwave.reports.report import Report
 
 
 class Notifier(Protocol):

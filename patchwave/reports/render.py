@@ -10,8 +10,8 @@ import html
 from typing import Any
 
 from patchwave.config.baselines import COMPLIANCE_LEVELS
-from patchwave.outcomes import Outcome
-from patchwave.report import Report
+from patchwave.window.outcomes import Outcome
+from patchwave.reports.report import Report
 
 COLOURS = {
     Outcome.PATCHED: "#2e7d32",

@@ -1,0 +1,1 @@
+"""Patch baselines: the catalog of patches, evaluation of approval rules, sync with an account."""

@@ -1,0 +1,1 @@
+"""The patch window: targeting, planning, rate control, the wave runner, retry and emergency."""
