@@ -65,6 +65,9 @@ DEFAULT_PAGE = {
 }
 
 
+TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/emulated/0123456789abcdef"
+
+
 class AwsError(Exception):
     """An error response: what botocore raises as ClientError with this code."""
 
@@ -442,5 +445,8 @@ def emulated_aws_fleet(
     from patchwave.config.aws import AwsSettings
 
     session, emulator = emulated_session(sim, region)
-    chosen = settings or AwsSettings.model_validate({"region": region})
+    # health through one target group, which the emulator answers from the simulated health
+    chosen = settings or AwsSettings.model_validate(
+        {"region": region, "health": {"target_group_arns": [TARGET_GROUP]}}
+    )
     return AwsFleet(AwsClients(session), chosen, clock=sim.clock), emulator

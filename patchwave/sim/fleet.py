@@ -196,6 +196,7 @@ class SimulatedFleet:
         self.sent: list[PatchCommand] = []
         self.overlaps: list[tuple[str, dt.datetime]] = []
         self.reboots: list[tuple[str, dt.datetime]] = []
+        self.downtimes: list[tuple[str, dt.datetime, dt.datetime | None]] = []  # really down: from, until
         self._first_install: dict[str, dt.datetime] = {}
         self._build()
 
@@ -578,12 +579,14 @@ class SimulatedFleet:
             )
             if hang:
                 inst.go_down(exec_end, None)
+                self.downtimes.append((instance_id, exec_end, None))
                 inv.end = None
             else:
                 reboot = draws.lognormal_seconds(
                     seed, behaviour.reboot_minutes, instance_id, "reboot", attempt
                 )
                 inst.go_down(exec_end, exec_end + dt.timedelta(seconds=reboot))
+                self.downtimes.append((instance_id, exec_end, inst.offline_until))
                 inv.end = inst.offline_until  # the document goes on, and ends, after the reboot
             self.reboots.append((instance_id, exec_end))
         if inv.end is None:
@@ -751,12 +754,14 @@ class SimulatedFleet:
             )
             if hang:
                 inst.go_down(now, None)
+                self.downtimes.append((instance_id, now, None))
                 inst.busy_until = None
                 continue
             took = draws.lognormal_seconds(
                 seed, behaviour.reboot_minutes, instance_id, "creboot", inst.reboots
             )
             inst.go_down(now, now + shutdown + dt.timedelta(seconds=took))
+            self.downtimes.append((instance_id, now, inst.offline_until))
             inst.busy_until = inst.offline_until
             inst.inventory.complete_reboot()
         self.save()
