@@ -57,6 +57,13 @@ class PollResult:
         return sum(count for _, count in self.completions)
 
 
+def vanished(fleet: Fleet, instance_ids: Sequence[str], exc: InstancesNotFound) -> set[str]:
+    """Which of a refused request's ids left: those the error names, and those Systems Manager
+    no longer lists (DescribeInstanceInformation). Empty when every id is still managed."""
+    info = fleet.ping_info(instance_ids)
+    return {i for i in instance_ids if i not in info} | (set(exc.instance_ids) & set(instance_ids))
+
+
 class CommandTracker:
     def __init__(self, fleet: Fleet, clock: Clock, eager: frozenset[str] = frozenset()) -> None:
         self.fleet = fleet
@@ -125,8 +132,7 @@ class CommandTracker:
         return None
 
     def _isolate(self, instance_ids: Sequence[str], exc: InstancesNotFound) -> list[str]:
-        info = self.fleet.ping_info(instance_ids)
-        gone = {i for i in instance_ids if i not in info} | set(exc.instance_ids)
+        gone = vanished(self.fleet, instance_ids, exc)
         why = (
             f"no longer a managed node when its command was sent ({exc.operation} refused it: "
             "terminated or deregistered)"

@@ -38,7 +38,7 @@ from typing import Any
 from patchwave.clock import Clock
 from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation
 from patchwave.state.leases import Leases, MemoryLeases
-from patchwave.window.commands import CommandTracker, TrackedCommand
+from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
 from patchwave.window.outcomes import (
     ERRORS,
     RETRYABLE,
@@ -423,8 +423,7 @@ class WaveRunner:
             except InstancesNotFound as exc:
                 rebooted.extend(exc.done)  # earlier chunks went through
                 batch = [i for i in batch if i not in exc.done]
-                info = self.fleet.ping_info(batch)
-                gone = {i for i in batch if i not in info} | (set(exc.instance_ids) & set(batch))
+                gone = vanished(self.fleet, batch, exc)
                 if not gone:
                     gone = set(batch)
                 for iid in gone:
