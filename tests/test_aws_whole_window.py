@@ -110,4 +110,5 @@ def test_the_whole_window_on_a_real_account_s_semantics(config, tmp_path: Path) 
     on_aws = {k: v for k, v in adapter.api_calls().items() if k not in HEALTH_APIS}
     on_sim = {k: v for k, v in sim.api_calls().items() if k not in HEALTH_APIS}
     assert on_aws == on_sim
+    assert adapter.api_calls()["DescribeTargetHealth"] == sim.api_calls()["HealthCheck"]  # one a check
     assert {k: v for k, v in through_aws.api_calls.items() if k not in HEALTH_APIS} == on_sim  # the report's

@@ -767,8 +767,10 @@ class SimulatedFleet:
         self.save()
 
     def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
+        """One health check a call, as the adapter's target-group check is (one
+        DescribeTargetHealth for the account's one target group, whatever the ids)."""
         with self._lock:
-            self._call("HealthCheck", len(chunks(instance_ids)))
+            self._call("HealthCheck")
             return self.health_of(instance_ids)
 
     def health_of(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
