@@ -19,7 +19,7 @@ import os
 import pickle
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from patchwave.baselines.catalog import builtin_catalog
@@ -270,16 +270,25 @@ class SimulatedFleet:
             if i not in self._instances or self._instances[i].state_at(now) == "terminated"
         ]
 
-    def executing(self, since: dt.datetime, document: str, now: dt.datetime) -> list[str]:
-        """Commands of a document invoked after ``since`` with an invocation still running
-        (ListCommands, ExecutionStage Executing), oldest first."""
-        return [
-            command_id
-            for command_id, info in self._command_info.items()
-            if info.document == document
-            and info.requested >= since
-            and not all(inv.finished_at(now) for inv in self._commands[command_id])
-        ]
+    def is_executing(self, command_id: str, now: dt.datetime) -> bool:
+        return not all(inv.finished_at(now) for inv in self._commands[command_id])
+
+    def commands_page(
+        self, matches: Callable[[SimCommand], bool], cursor: int, size: int
+    ) -> tuple[list[str], int | None]:
+        """One page of ListCommands: the first ``size`` commands from position ``cursor`` (in
+        the order they were sent) that match now, and the cursor of the next page, None when no
+        later command matches. A cursor, not an offset: what finished since the last page does
+        not shift the next one."""
+        order = list(self._command_info.values())
+        page: list[str] = []
+        position = cursor
+        while position < len(order) and len(page) < size:
+            if matches(order[position]):
+                page.append(order[position].command_id)
+            position += 1
+        more = any(matches(info) for info in order[position:])
+        return page, position if more else None
 
     def progress_of(self, command_id: str, now: dt.datetime) -> CommandProgress:
         invocations = self._commands[command_id]
@@ -325,10 +334,11 @@ class SimulatedFleet:
 
     def send_patch_command(self, command: PatchCommand) -> str:
         with self._lock:
+            asked = self.clock.now()
             self._call("SendCommand")
             now = self._advance()
             self._refuse_unknown("SendCommand", command.instance_ids, now, "InvalidInstanceId")
-            return self.start_command(command, now, command.comment)
+            return self.start_command(command, now, command.comment, asked)
 
     def _refuse_unknown(
         self, operation: str, instance_ids: Sequence[str], now: dt.datetime, code: str
@@ -339,7 +349,9 @@ class SimulatedFleet:
             named = unknown if code != "InvalidInstanceId" else []
             raise InstancesNotFound(operation, f"{code}: an instance id is not valid", named)
 
-    def start_command(self, command: PatchCommand, now: dt.datetime, comment: str = "") -> str:
+    def start_command(
+        self, command: PatchCommand, now: dt.datetime, comment: str = "", asked: dt.datetime | None = None
+    ) -> str:
         """Start a command on known ids (the caller has refused unknown ones)."""
         command_id = f"{next(self._seq):08x}-sim0-4000-8000-{len(self._commands):012x}"
         self.sent.append(command)
@@ -350,7 +362,7 @@ class SimulatedFleet:
             if command.operation == "Install":
                 self._first_install.setdefault(invocation.instance_id, now)
         self._commands[command_id] = invocations
-        self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment)
+        self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment, asked)
         self.save()
         return command_id
 
@@ -536,20 +548,43 @@ class SimulatedFleet:
         no longer executing are left out."""
         with self._lock:
             now = self._advance()
-            known = [self._command_info[c].requested for c in command_ids if c in self._command_info]
+            # from when each was sent, as the adapter remembers it (before the call's own wait)
+            known = [
+                info.asked or info.requested
+                for info in (self._command_info.get(c) for c in command_ids)
+                if info is not None
+            ]
             since = (min(known) if known else now) - COMMANDS_SINCE_MARGIN
-            executing = self.executing(since, PATCH_DOCUMENT, now)
-            self._call("ListCommands", max(1, math.ceil(len(executing) / 50)))
-            now = self._advance()
             wanted = set(command_ids)
-            return {c: self.progress_of(c, now) for c in executing if c in wanted}
+            found: dict[str, CommandProgress] = {}
+            cursor: int | None = 0
+            while cursor is not None:  # each page answered at its own moment, as on AWS
+                self._call("ListCommands")
+                now = self._advance()
+
+                def matches(info: SimCommand, now: dt.datetime = now) -> bool:
+                    return (
+                        info.document == PATCH_DOCUMENT
+                        and info.requested >= since
+                        and self.is_executing(info.command_id, now)
+                    )
+
+                page, cursor = self.commands_page(matches, cursor, 50)
+                found.update({c: self.progress_of(c, now) for c in page if c in wanted})
+            return found
 
     def list_invocations(self, command_id: str) -> list[Invocation]:
         with self._lock:
             invocations = self._commands.get(command_id, [])
-            self._call("ListCommandInvocations", max(1, math.ceil(len(invocations) / 50)))
-            now = self._advance()
-            return self.invocations_of(command_id, now) if invocations else []
+            found: list[Invocation] = []
+            for start in range(0, max(1, len(invocations)), 50):  # a page, its own moment
+                self._call("ListCommandInvocations")
+                now = self._advance()
+                found.extend(
+                    Invocation(command_id, inv.instance_id, *inv.status_at(now))
+                    for inv in invocations[start : start + 50]
+                )
+            return found
 
     def cancel_command(self, command_id: str, instance_ids: Sequence[str]) -> None:
         with self._lock:
@@ -569,9 +604,12 @@ class SimulatedFleet:
 
     def patch_states(self, instance_ids: Sequence[str]) -> dict[str, InstancePatchState]:
         with self._lock:
-            self._call("DescribeInstancePatchStates", len(chunks(instance_ids)))
-            self._advance()
-            return {i: self._reported[i][0] for i in instance_ids if i in self._reported}
+            found: dict[str, InstancePatchState] = {}
+            for chunk in chunks(instance_ids):
+                self._call("DescribeInstancePatchStates")
+                self._advance()
+                found.update({i: self._reported[i][0] for i in chunk if i in self._reported})
+            return found
 
     def compliance(self, instance_ids: Sequence[str]) -> dict[str, ComplianceSummary]:
         """As the adapter reads it: every Patch compliance summary of the account, 50 a page."""
@@ -583,9 +621,11 @@ class SimulatedFleet:
 
     def ping_info(self, instance_ids: Sequence[str]) -> dict[str, PingInfo]:
         with self._lock:
-            self._call("DescribeInstanceInformation", len(chunks(instance_ids)))
-            now = self._advance()
-            return self.ping_infos(instance_ids, now)
+            found: dict[str, PingInfo] = {}
+            for chunk in chunks(instance_ids):
+                self._call("DescribeInstanceInformation")
+                found.update(self.ping_infos(chunk, self._advance()))
+            return found
 
     def ping_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
         """PingStatus alone (tests); absent nodes read ConnectionLost."""

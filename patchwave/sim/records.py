@@ -131,5 +131,6 @@ class SimCommand:
 
     command_id: str
     document: str
-    requested: dt.datetime
+    requested: dt.datetime  # RequestedDateTime: when the service took it
     comment: str = ""
+    asked: dt.datetime | None = None  # when the caller sent it (the adapter polls from there)
