@@ -53,7 +53,7 @@ def fleet_spec() -> Any:
         report_delay_minutes_by_id={LATE: 8, NEVER: 45},
         # calls take time and are throttled: a page answered late must still cost the same
         api_latency_ms=80,
-        throttling={"enabled": True, "rate_per_second": 1, "burst": 3},
+        throttling={"enabled": True, "rate_per_second": 0.5, "burst": 1},
     )
 
 
