@@ -121,6 +121,7 @@ class WaveRunner:
         self.leased: set[str] = set()
         self.to_release: list[str] = []  # finished instances whose lease goes back in one call
         self.waiting: dict[str, tuple[dt.datetime, str]] = {}  # held by another run: since, holder
+        self.last_beat: dt.datetime | None = None
         self.fleet = fleet
         self.clock = clock
         self.wave = wave
@@ -215,6 +216,7 @@ class WaveRunner:
             if not self._busy():
                 break
             self.clock.sleep(self._next_wait())
+            self._heartbeat()
             polled = self.tracker.poll()
             for tracked, grew in polled.completions:
                 if tracked.operation == "Install":
@@ -280,9 +282,18 @@ class WaveRunner:
             moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
         if self.rebooting:
             moments.append(min(self.rebooting.values()) + REBOOT_GRACE)
+        if self.leased:  # a holder sleeping past its staleness would look dead
+            moments.append(now + self.leases.stale_after / 3)
         for moment in moments:
             wait = min(wait, max(1.0, (moment - now).total_seconds()))
         return max(1.0, wait)
+
+    def _heartbeat(self) -> None:
+        """Keep this run's leases live (a run that stops beating loses them to the next)."""
+        now = self.clock.now()
+        if self.leased and (self.last_beat is None or now - self.last_beat >= self.leases.stale_after / 6):
+            self.leases.heartbeat(self.settings.run_id, now)
+            self.last_beat = now
 
     # ----------------------------------------------------------------- starting work
     def _start_installs(self) -> None:
@@ -571,7 +582,7 @@ class WaveRunner:
         )
         self.results[instance_id] = result
         if instance_id in self.started_at:
-            self.record("outcome", own=own, **dataclasses.asdict(result))
+            self.record("outcome", own=own, **vars(result))  # shallow: its fields are scalars
 
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
