@@ -22,9 +22,15 @@ from patchwave.clock import WallClock
 from patchwave.compliance.summary import ComplianceReport
 from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
-from patchwave.errors import ConfigError
 from patchwave.reports.report import Report, build_report
-from patchwave.state.ledger import ledger_for, plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
+from patchwave.state.ledger import (
+    ledger_for,
+    plan_from_dict,
+    plan_to_dict,
+    result_from_dict,
+    result_to_dict,
+    resumable,
+)
 from patchwave.window.decisions import Decision
 from patchwave.window.planning import exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
@@ -91,8 +97,8 @@ def run_window(
     ledger = ledger_for(report_dir, run_id)
     earlier = ledger.entries()
     attempt = flow_run.get_run_count() or 1
-    if resume and not any(e["kind"] == "plan" for e in earlier):
-        raise ConfigError("--resume", "run", resume, f"no ledger of that run in {report_dir}/.runs")
+    if resume:
+        resumable(report_dir, resume, window.name)  # a run of this window, its ledger sound
 
     events.publish(events.Phase("discover", f"targets of window {window.name} (run {run_id})"))
     targets = discover_targets(handle, window.targets)

@@ -36,7 +36,7 @@ from patchwave.fleet import (
     PatchCommand,
     chunks,
 )
-from patchwave.sim import draws
+from patchwave.sim import draws, state_file
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.spec import FleetSpec
 from patchwave.sim.throttle import TokenBucket
@@ -512,7 +512,7 @@ class SimulatedFleet:
         if not self.spec.state_file:
             return
         path = Path(self.spec.state_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        state_file.claim(path)  # one writer at a time
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(pickle.dumps(self))
         os.replace(tmp, path)

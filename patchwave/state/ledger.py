@@ -196,6 +196,19 @@ def resumable(report_dir: str | Path, run_id: str, window: str) -> list[dict[str
     return entries
 
 
+def check_writable(folder: str | Path, option: str) -> None:
+    """A folder reports and ledgers can be written in (created when missing), checked by
+    writing and removing a file, so a read-only folder is refused before any fleet call."""
+    path = Path(folder)
+    try:
+        (path / ".runs").mkdir(parents=True, exist_ok=True)
+        probe = path / ".runs" / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(option, "folder", str(path), f"not writable: {exc.strerror}") from None
+
+
 def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
