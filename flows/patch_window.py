@@ -148,7 +148,8 @@ def run_window(
             if result.status in ("halted", "cut_off", "aborted"):
                 stop_reason = stop_reason or f"wave {wave.name!r} {result.status}"
             continue
-        if not stop_reason and clock.now() >= stop_at and wave.install_ids:
+        resume_entries = [e for e in earlier if e.get("wave") == wave.name]
+        if not stop_reason and clock.now() >= stop_at and wave.install_ids and not resume_entries:
             stop_reason, stop_status = "the window's cutoff passed before this wave", "cut_off"
         if not stop_reason and wave.require_approval and wave.install_ids:
             decision = ask_approval(wave, window.approval_timeout_minutes, clock.now())
@@ -163,7 +164,6 @@ def run_window(
             results.append(not_run(wave, stop_reason, clock.now(), stop_status))
             stop_status = "not_attempted" if stop_status != "cut_off" else "cut_off"
             continue
-        resume_entries = [e for e in earlier if e.get("wave") == wave.name]
         result = run_wave(
             handle, opaque(wave), settings, ledger=str(ledger.path), resume=opaque(resume_entries)
         )

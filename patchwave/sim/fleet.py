@@ -447,6 +447,14 @@ class SimulatedFleet:
             self._refuse_unknown("SendCommand", command.instance_ids, now, "InvalidInstanceId")
             return self.start_command(command, now, command.comment)
 
+    def find_command(self, comment: str, since: dt.datetime) -> str | None:
+        with self._lock:
+            self._call("ListCommands")
+            for info in self._command_info.values():
+                if info.comment == comment and info.requested >= since:
+                    return info.command_id
+            return None
+
     def _refuse_unknown(
         self, operation: str, instance_ids: Sequence[str], now: dt.datetime, code: str
     ) -> None:

@@ -52,7 +52,7 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot record {type(value).__name__}")
 
 
-DURABLE = frozenset({"start", "plan", "intent", "reboot_intent", "wave_done"})
+DURABLE = frozenset({"start", "plan", "intents", "reboot_intent", "halt", "wave_done"})
 
 
 def encode(kind: str, data: dict[str, Any]) -> bytes:
