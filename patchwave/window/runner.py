@@ -376,8 +376,9 @@ class WaveRunner:
             moments.append(deadline)
         if self.verifying.since is not None:
             moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
-        if self.rebooting:
-            moments.append(min(self.rebooting.values()) + REBOOT_GRACE)
+        if self.rebooting:  # the first look after the grace, then every REBOOT_GRACE (not every second)
+            graces = [since + REBOOT_GRACE for since in self.rebooting.values()]
+            moments.append(min([g for g in graces if g > now] or [now + REBOOT_GRACE]))
         if self.leased:  # a holder sleeping past its staleness would look dead
             moments.append(now + self.leases.stale_after / 3)
         if self.awaiting and self.next_state_check is not None:
