@@ -117,9 +117,11 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
     config = load_config(config_dir)
     kind, path = parse_fleet_option(fleet)
     if kind == "sim":
-        from patchwave.sim import load_spec
+        from patchwave.sim import load_spec, state_file
 
-        load_spec(path)
+        spec = load_spec(path)
+        if spec.state_file:
+            state_file.check_free(Path(spec.state_file))  # one writer at a time
     else:
         from patchwave.aws import open_aws
 

@@ -11,14 +11,17 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from patchwave.sim.fleet import SimulatedFleet
 from patchwave.state.ledger import peek
 from tests.helpers import group, ids, spec, window
+from tests.test_e2e_prefect_server import BIN, free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLED = -9
@@ -31,6 +34,51 @@ class Scenario:
     members: list[str]
     window_extra: dict[str, Any]
     behaviour: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Prefect server for the campaign, so each child does not start its own."""
+    import subprocess
+    import time
+    import urllib.request
+
+    home = tmp_path_factory.mktemp("campaign-prefect")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    with (home / "server.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "no Prefect server"
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def baselines(config: Any) -> dict[str, Any]:
+    return dict(config.baselines.model_dump(mode="json"))
 
 
 def scenarios() -> list[Scenario]:
@@ -89,7 +137,9 @@ class Run:
         (config / "baselines.yaml").write_text(yaml.safe_dump(baselines))
         win = window(self.scenario.waves, **self.scenario.window_extra)
         (config / "windows.yaml").write_text(yaml.safe_dump({"windows": [win.model_dump(mode="json")]}))
-        fleet_spec = spec([group("a", self.scenario.members)], **self.scenario.behaviour).model_dump(mode="json")
+        fleet_spec = spec([group("a", self.scenario.members)], **self.scenario.behaviour).model_dump(
+            mode="json"
+        )
         fleet_spec["state_file"] = str(self.state_file)
         (self.folder / "fleet.yaml").write_text(yaml.safe_dump(fleet_spec))
         return self
@@ -124,8 +174,15 @@ class Run:
         if api_url:  # one Prefect server for the campaign: a child need not start its own
             env["PREFECT_API_URL"] = api_url
         return subprocess.run(
-            [sys.executable, "-m", "tests.crash_child", str(kill_at), str(self.folder / f"{log}.log"), "--",
-             *self.arguments(resume)],
+            [
+                sys.executable,
+                "-m",
+                "tests.crash_child",
+                str(kill_at),
+                str(self.folder / f"{log}.log"),
+                "--",
+                *self.arguments(resume),
+            ],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -57,7 +57,11 @@ def main() -> None:
         return wrapper
 
     for verb in VERBS:
-        setattr(SimulatedFleet, verb, after(verb, getattr(SimulatedFleet, verb), lambda *a, v=verb, **k: f"fleet {v}"))
+        setattr(
+            SimulatedFleet,
+            verb,
+            after(verb, getattr(SimulatedFleet, verb), lambda *a, v=verb, **k: f"fleet {v}"),
+        )
     Ledger.write = after(  # type: ignore[method-assign]
         "write", Ledger.write, lambda self, records, **k: "ledger " + ",".join(kind for kind, _ in records)
     )

@@ -11,64 +11,27 @@ its resume."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.crash_campaign import KILLED, Run, Scenario, evidence, fresh, outcomes, scenarios
-from tests.test_e2e_prefect_server import BIN, free_port, stop
+from tests.crash_campaign import (
+    KILLED,
+    Run,
+    Scenario,
+    api_url,
+    baselines,
+    evidence,
+    fresh,
+    outcomes,
+    scenarios,
+)
+
+__all__ = ["api_url", "baselines"]  # fixtures
 
 FULL = os.environ.get("PATCHWAVE_FULL") == "1"
 ERRORS = {"failed_install", "failed_verification", "failed_reboot", "timed_out"}
-
-
-@pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One Prefect server for the campaign, so each child does not start its own."""
-    import subprocess
-    import time
-    import urllib.request
-
-    home = tmp_path_factory.mktemp("campaign-prefect")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    with (home / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "no Prefect server"
-            time.sleep(0.5)
-        yield url
-    finally:
-        stop(process)
-
-
-@pytest.fixture(scope="module")
-def baselines(config: Any) -> dict[str, Any]:
-    return dict(config.baselines.model_dump(mode="json"))
-
-
-@pytest.fixture(scope="module")
-def config() -> Any:
-    from patchwave.config import load_config
-
-    return load_config(Path(__file__).resolve().parent.parent / "config")
 
 
 def clean_run(root: Path, scenario: Scenario, baselines: dict[str, Any], api_url: str) -> tuple[Run, int]:
@@ -100,7 +63,9 @@ def crash_and_resume(
     return run, code, killed_after
 
 
-def judge(clean: Run, clean_code: int, run: Run, code: int, killed_after: list[str], scenario: Scenario) -> None:
+def judge(
+    clean: Run, clean_code: int, run: Run, code: int, killed_after: list[str], scenario: Scenario
+) -> None:
     report, expected = run.report(), clean.report()
     where = f"{scenario.name}, killed after {killed_after}"
     assert code == clean_code, where
@@ -146,7 +111,9 @@ def sample(scenario: Scenario, steps: list[str]) -> list[int]:
 
 
 @pytest.mark.parametrize("scenario", scenarios(), ids=lambda s: s.name)
-def test_crash_at_every_step(scenario: Scenario, tmp_path: Path, baselines: dict[str, Any], api_url: str) -> None:
+def test_crash_at_every_step(
+    scenario: Scenario, tmp_path: Path, baselines: dict[str, Any], api_url: str
+) -> None:
     clean, clean_code = clean_run(tmp_path, scenario, baselines, api_url)
     steps = clean.steps()
     points = list(range(1, len(steps) + 1)) if FULL else sample(scenario, steps)
