@@ -134,11 +134,11 @@ def _check_run_inputs(window: str, report_dir: Path, report_json: Path | None, r
     this window whose ledger reads back."""
     from patchwave.state.ledger import check_writable, resumable
 
-    check_writable(report_dir, "--report-dir")
+    if resume is not None:
+        resumable(report_dir, resume, window)  # reads only
+    check_writable(report_dir, "--report-dir")  # last: the one check that creates a folder
     if report_json is not None:
         check_writable(report_json.parent, "--report-json")
-    if resume is not None:
-        resumable(report_dir, resume, window)
 
 
 def _run_window_cli(
