@@ -60,7 +60,8 @@ def fail(error: Exception, code: int = 2) -> typer.Exit:
     """Print one line on stderr; the caller raises the returned Exit."""
     from patchwave.reports.console import strip_control
 
-    err.print(f"error: {strip_control(error)}", style="bold red", highlight=False, markup=False, soft_wrap=True)
+    message = f"error: {strip_control(error)}"
+    err.print(message, style="bold red", highlight=False, markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -195,13 +196,18 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     problems = [i for i in report.instances if i.outcome.value not in ("patched", "already_compliant")]
     for item in problems:
         console.print(
-            strip_control(f"  {item.instance_id} [{item.wave}] {item.outcome.value}: {item.error or item.status_details}"),
+            strip_control(
+                f"  {item.instance_id} [{item.wave}] {item.outcome.value}: "
+                + (item.error or item.status_details)
+            ),
             highlight=False,
             markup=False,
         )
     for decision in report.decisions:
         console.print(
-            strip_control(f"approval of wave {decision.wave}: {decision.decision} {decision.decided_by} {decision.note}"),
+            strip_control(
+                f"approval of wave {decision.wave}: {decision.decision} {decision.decided_by} {decision.note}"
+            ),
             highlight=False,
             markup=False,
         )

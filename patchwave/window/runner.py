@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchwave.clock import Clock
-from patchwave.fleet import PatchCommand, Fleet, InstancePatchState, InstancesNotFound, Invocation
+from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation, PatchCommand
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
 from patchwave.window.outcomes import (
@@ -832,7 +832,8 @@ class WaveRunner:
         )
         self.results[instance_id] = result
         if instance_id in self.started_at:
-            self.record("outcome", own=own, counted=force_error, **vars(result))  # shallow: its fields are scalars
+            # shallow (no dataclasses.asdict deep copy): its fields are scalars
+            self.record("outcome", own=own, counted=force_error, **vars(result))
 
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
