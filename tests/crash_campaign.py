@@ -21,7 +21,7 @@ import yaml
 from patchwave.sim.fleet import SimulatedFleet
 from patchwave.state.ledger import peek
 from tests.helpers import group, ids, spec, window
-from tests.test_e2e_prefect_server import BIN, free_port, stop
+from tests.test_e2e_prefect_server import free_port, start_server, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLED = -9
@@ -39,13 +39,8 @@ class Scenario:
 @pytest.fixture(scope="module")
 def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One Prefect server for the campaign, so each child does not start its own."""
-    import subprocess
-    import time
-    import urllib.request
-
     home = tmp_path_factory.mktemp("campaign-prefect")
     port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
         "PREFECT_HOME": str(home),
@@ -53,27 +48,11 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "DO_NOT_TRACK": "1",
     }
     with (home / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "no Prefect server"
-            time.sleep(0.5)
-        yield url
-    finally:
-        stop(process)
+        process = start_server(port, env, log, home / "server.log")
+        try:
+            yield f"http://127.0.0.1:{port}/api"
+        finally:
+            stop(process)
 
 
 @pytest.fixture(scope="module")

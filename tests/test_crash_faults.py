@@ -20,7 +20,7 @@ from patchwave.state.ledger import Ledger, LedgerDamaged, peek
 from patchwave.state.sqlite_leases import SqliteLeases
 from patchwave.window.runner import WaveRunner, WaveSettings
 from tests.crash_campaign import KILLED, Scenario, api_url, baselines, evidence, fresh, outcomes
-from tests.helpers import group, ids, plan_for, spec, window, world
+from tests.helpers import group, ids, plan_for, spec, window, world, write_config
 
 __all__ = ["api_url", "baselines"]  # fixtures
 runner = CliRunner()
@@ -73,11 +73,7 @@ def test_a_damaged_middle_line_is_refused_naming_file_and_line(tmp_path: Path) -
 def test_resume_of_a_damaged_ledger_exits_2_with_one_line(tmp_path: Path, config: Any) -> None:
     import yaml
 
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "baselines.yaml").write_text(yaml.safe_dump(config.baselines.model_dump(mode="json")))
-    win = window([{"name": "all"}])
-    (folder / "windows.yaml").write_text(yaml.safe_dump({"windows": [win.model_dump(mode="json")]}))
+    folder = write_config(tmp_path / "config", config.baselines, window([{"name": "all"}]))
     (tmp_path / "fleet.yaml").write_text(
         yaml.safe_dump(spec([group("a", ids("e1", 2))]).model_dump(mode="json"))
     )

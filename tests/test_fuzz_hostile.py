@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from patchwave.cli import app
 from patchwave.state.ledger import Ledger
-from tests.helpers import group, ids, spec, window
+from tests.helpers import group, ids, spec, window, write_config
 from tests.test_fuzz_input import check, constructions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,14 +32,8 @@ ENV = {"COLUMNS": "2000"}
 
 @pytest.fixture
 def setup(tmp_path: Path, config: Any) -> dict[str, Path]:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "baselines.yaml").write_text(yaml.safe_dump(config.baselines.model_dump(mode="json")))
-    win = window([{"name": "all"}])
     other = window([{"name": "all"}], name="other-window")
-    (folder / "windows.yaml").write_text(
-        yaml.safe_dump({"windows": [win.model_dump(mode="json"), other.model_dump(mode="json")]})
-    )
+    folder = write_config(tmp_path / "config", config.baselines, window([{"name": "all"}]), other)
     fleet = tmp_path / "fleet.yaml"
     fleet_spec = spec([group("a", ids("f1", 2))]).model_dump(mode="json")
     fleet_spec["state_file"] = str(tmp_path / "state.pickle")
@@ -149,11 +143,7 @@ def test_an_unwritable_report_folder_is_refused_before_any_fleet_call(
 
 
 def test_markup_and_escapes_in_user_text_print_as_text(tmp_path: Path, config: Any) -> None:
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "baselines.yaml").write_text(yaml.safe_dump(config.baselines.model_dump(mode="json")))
-    win = window([{"name": "all"}])
-    (folder / "windows.yaml").write_text(yaml.safe_dump({"windows": [win.model_dump(mode="json")]}))
+    folder = write_config(tmp_path / "config", config.baselines, window([{"name": "all"}]))
     fleet = spec([group("a", ids("f2", 1), tags={"Patch Group": "[/bold]\x1b[2J[red]x"})]).model_dump(
         mode="json"
     )
