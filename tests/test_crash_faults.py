@@ -231,3 +231,48 @@ def test_leases_list_and_release_ask_first(tmp_path: Path) -> None:
     assert leases.holders(["i-1", "i-2"], now) == {}
     bad = runner.invoke(app, ["leases", "release", "--run", "../x", "--db", str(db), "--yes"])
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("through", ["sim", "aws"])
+@pytest.mark.parametrize("was_sent", [True, False])
+def test_an_intent_without_its_send_is_looked_up_by_its_comment(
+    through: str, was_sent: bool, config: Any
+) -> None:
+    """The state a kill between the intent's fsync and the send's ledger line leaves: the
+    resumed wave asks the fleet (ListCommands by Comment, through boto3 on the emulator) and
+    adopts the command, or sends it once when the fleet certainly does not have it."""
+    from patchwave.fleet import PatchCommand
+    from patchwave.sim.emulator import emulated_aws_fleet
+
+    members = ids("e5", 2)
+    sim, clock = world(spec([group("a", members)], install_minutes={"median": 5, "p99": 6}), config.baselines)
+    (wave,) = plan_for(sim, window([{"name": "all", "max_concurrency": "2"}])).waves
+    fleet: Any = emulated_aws_fleet(sim)[0] if through == "aws" else sim
+    command = PatchCommand(
+        tuple(members), "Install", "RebootIfNeeded", "snap", "run-9", token="0123456789abcdef"
+    )
+    intent = {"token": command.token, "comment": command.comment, "operation": "Install"}
+    entries = [
+        {
+            "kind": "intents",
+            "wave": "all",
+            "deadline": (clock.now() + dt.timedelta(hours=3)).isoformat(),
+            "commands": [{**intent, "members": members, "at": clock.now().isoformat()}],
+        }
+    ]
+    if was_sent:
+        fleet.send_patch_command(command)  # sent; the process died before writing so
+    recorded: list[dict[str, Any]] = []
+    result = WaveRunner(
+        fleet,
+        clock,
+        wave,
+        WaveSettings(snapshot_id="snap", run_id="run-9"),
+        record=lambda kind, **data: recorded.append({"kind": kind, **data}),
+        resume=entries,
+    ).run()
+    installs = [c for c in sim.sent if c.operation == "Install"]
+    assert len(installs) == 1 and sorted(installs[0].instance_ids) == sorted(members)
+    assert result.counts == {"patched": 2}
+    adopted = [e for e in recorded if e["kind"] == "send" and e.get("token") == command.token]
+    assert bool(adopted) == was_sent  # adopted and recorded, so the next resume need not ask
