@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from patchwave.fleet import PatchCommand
+from patchwave.sim.emulator_patches import NamedPatchesEmulation
 from patchwave.sim.fleet import SimulatedFleet
 
 PLATFORMS = {
@@ -49,7 +50,7 @@ def _json(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-class Emulator:
+class Emulator(NamedPatchesEmulation):
     def __init__(self, sim: SimulatedFleet) -> None:
         self.sim = sim
         self.comments: dict[str, tuple[str, dt.datetime]] = {}
@@ -176,6 +177,7 @@ class Emulator:
             reboot_option=parameters["RebootOption"][0],
             snapshot_id=parameters["SnapshotId"][0],
             run_id="emulated",
+            install_override=self.override_ids(parameters),
             timeout_seconds=params.get("TimeoutSeconds", 600),
         )
         command_id = self.sim.send_patch_command(command)

@@ -34,9 +34,10 @@ from patchwave.fleet import (
     Invocation,
     ManagedInstance,
     PatchCommand,
+    ResolvedPatch,
     chunks,
 )
-from patchwave.sim import draws
+from patchwave.sim import draws, patches
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.spec import FleetSpec
 from patchwave.sim.throttle import TokenBucket
@@ -491,6 +492,28 @@ class SimulatedFleet:
                     seed, behaviour.health_failure_rate, instance_id, "health"
                 )
                 result[instance_id] = "health check failed: service not responding" if bad else None
+            return result
+
+    def resolve_patches(self, names: Sequence[str]) -> list[ResolvedPatch]:
+        with self._lock:
+            found, calls = patches.resolve(names)
+            self._call("DescribeAvailablePatches", calls)
+            return found
+
+    def instance_patches(
+        self, instance_ids: Sequence[str], install_ids: Sequence[str]
+    ) -> dict[str, dict[str, str]]:
+        with self._lock:
+            self._call("DescribeInstancePatches", len(instance_ids))
+            now = self._advance()
+            result: dict[str, dict[str, str]] = {}
+            for iid in (i for i in instance_ids if i in self._instances):
+                inst = self._instances[iid]
+                baseline = self._baseline(inst)
+                verdicts = self._verdicts_for(baseline, self._reported[iid][0].snapshot_id, now)
+                result[iid] = patches.reported_states(
+                    inst.inventory, verdicts, baseline.rejected_patches_action, install_ids
+                )
             return result
 
     def api_calls(self) -> dict[str, int]:

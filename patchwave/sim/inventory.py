@@ -36,9 +36,12 @@ class Inventory:
         override: Sequence[str] = (),
     ) -> list[Patch]:
         """What an Install would put on: installable (approved, not rejected) applicable
-        patches not yet present, limited to the override list when one is given; under
-        ALLOW_AS_DEPENDENCY, plus the rejected patches they depend on."""
+        patches not yet present; with an override list (install ids: name.arch or KB), the
+        applicable patches it names instead, whether the baseline approves them or not, as
+        InstallOverrideList does (a rejected one still never installs: patchwave's safety
+        rule); under ALLOW_AS_DEPENDENCY, plus the rejected patches they depend on."""
         by_id = {v.patch.id: v for v in verdicts}
+        named = set(override)
         chosen: list[Patch] = []
         for verdict in verdicts:
             patch = verdict.patch
@@ -46,7 +49,10 @@ class Inventory:
                 continue
             if self.present.get(patch.id) == PENDING_REBOOT:
                 continue
-            if not verdict.installable or (override and patch.id not in override):
+            if named:
+                if verdict.rejected or not named.intersection(patch.install_ids()):
+                    continue
+            elif not verdict.installable:
                 continue
             chosen.append(patch)
         if baseline.rejected_patches_action == "ALLOW_AS_DEPENDENCY":

@@ -19,7 +19,9 @@ class EmergencyRequest(Strict):
     tags: dict[str, list[str]] = Field(default_factory=dict, description="...or those with these tags.")
     patches: list[str] = Field(
         default_factory=list,
-        description="Install only these patch ids (InstallOverrideList); empty: the baseline's.",
+        description="Install only these, approved or not (InstallOverrideList): advisory ids "
+        "(ALAS..., RHSA..., USN..., SUSE-SU...), CVE ids, KB ids or package names; empty: what the "
+        "baseline approves.",
     )
     canary: bool = Field(default=True, description="Patch one canary instance first.")
     canary_count: int = Field(default=1, ge=1, le=100)

@@ -28,6 +28,7 @@ from patchwave.clock import Clock
 from patchwave.fleet import Fleet, Invocation
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand
+from patchwave.window.named import NamedPatches, verify_named, wanted_for
 from patchwave.window.outcomes import ERRORS, RETRYABLE, Outcome, from_invocation
 from patchwave.window.planning import PlannedInstance, WavePlan
 from patchwave.window.polling import PollPolicy
@@ -45,6 +46,7 @@ class WaveSettings:
     reboot: str = "if_needed"  # if_needed | never | controlled
     reboot_concurrency: str = "10%"
     install_override: tuple[str, ...] = ()
+    named: NamedPatches | None = None  # the override resolved per operating system
     install_timeout: dt.timedelta = dt.timedelta(minutes=120)
     scan_timeout: dt.timedelta = dt.timedelta(minutes=30)
     reboot_timeout: dt.timedelta = dt.timedelta(minutes=20)
@@ -322,7 +324,9 @@ class WaveRunner:
             snapshot_id=settings.snapshot_id,
             run_id=settings.run_id,
             deadline=deadline,
-            install_override=settings.install_override,
+            install_override=settings.named.for_platforms(self._platforms(batch).values())
+            if settings.named
+            else settings.install_override,
         )
         for tracked in sent:
             self._record_send(tracked)
@@ -457,10 +461,17 @@ class WaveRunner:
         if scanned:
             self._verify(scanned)
 
+    def _platforms(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        wanted = set(instance_ids)
+        return {m.instance_id: m.platform for m in self.wave.members if m.instance_id in wanted}
+
     def _verify(self, instance_ids: list[str]) -> None:
         states = self.fleet.patch_states(instance_ids)
         passed: list[str] = []
         allow_pending = self.settings.reboot == "never"
+        named = self.settings.named is not None or bool(self.settings.install_override)
+        wanted = wanted_for(self.settings.named, self.settings.install_override, self._platforms(instance_ids), instance_ids)
+        named_problems = verify_named(self.fleet, wanted, allow_pending) if named else {}
         for iid in instance_ids:
             state = states.get(iid)
             if state is None:
@@ -469,9 +480,9 @@ class WaveRunner:
             problems = []
             if state.snapshot_id != self.settings.snapshot_id:
                 problems.append(f"reported snapshot {state.snapshot_id}, not this run's")
-            if state.missing and not self.settings.install_override:
-                # with an override list only the named patches were asked for
+            if state.missing and not named:  # with named patches, each of those must be installed
                 problems.append(f"{state.missing} approved patch(es) still missing")
+            problems.extend(named_problems.get(iid, []))
             if state.failed:
                 problems.append(f"{state.failed} patch(es) failed")
             if state.installed_pending_reboot and not allow_pending:
