@@ -109,6 +109,15 @@ class BaselineAccount:
         session.events.register("before-parameter-build.ssm.*", PatchGroupLedger._stash)
         for operation in self.OPERATIONS:
             session.events.register(f"before-call.ssm.{operation}", self._answer)
+        session.events.register("before-call.sts.GetCallerIdentity", self._identity)
+
+    @staticmethod
+    def _identity(**_: Any) -> Any:
+        return SimpleNamespace(status_code=200, headers={}), {
+            "Account": "123456789012",
+            "Arn": "arn:aws:iam::123456789012:user/baselines",
+            "UserId": "X",
+        }
 
     def _answer(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
         params = context["ledger_params"]

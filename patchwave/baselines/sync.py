@@ -55,23 +55,27 @@ def _rule(rule: ApprovalRule, os_name: str) -> dict[str, Any]:
 
 
 def aws_request(baseline: Baseline) -> dict[str, Any]:
-    """CreatePatchBaseline's arguments for a baseline: every field the config sets."""
+    """CreatePatchBaseline's (and UpdatePatchBaseline's, Replace=true) arguments for a baseline:
+    every field the config sets."""
     os_name = baseline.operating_system
     request: dict[str, Any] = {
         "Name": baseline.name,
         "OperatingSystem": os_name,
         "Description": baseline.description,
-        "GlobalFilters": _filter_group(baseline.global_filters),
         "ApprovalRules": {"PatchRules": [_rule(r, os_name) for r in baseline.approval_rules]},
         "ApprovedPatches": list(baseline.approved_patches),
         "ApprovedPatchesComplianceLevel": baseline.approved_patches_compliance_level,
         "RejectedPatches": list(baseline.rejected_patches),
         "RejectedPatchesAction": baseline.rejected_patches_action,
-        "Sources": [
+    }
+    # empty ones are left out: with Replace=true that makes them null, which is what empty means
+    if baseline.global_filters:
+        request["GlobalFilters"] = _filter_group(baseline.global_filters)
+    if baseline.sources:
+        request["Sources"] = [
             {"Name": s.name, "Products": list(s.products), "Configuration": s.configuration}
             for s in baseline.sources
-        ],
-    }
+        ]
     if os_name != "WINDOWS":
         request["ApprovedPatchesEnableNonSecurity"] = baseline.approved_patches_enable_non_security
     if baseline.available_security_updates_compliance_status is not None:

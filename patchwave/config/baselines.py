@@ -69,7 +69,7 @@ class ApprovalRule(Strict):
     @model_validator(mode="after")
     def _one_approval_clock(self) -> ApprovalRule:
         if self.approve_after_days is not None and self.approve_until_date is not None:
-            raise ValueError("give only one of approve_after_days or approve_until_date")
+            raise ValueError("give exactly one of approve_after_days or approve_until_date, not both")
         return self
 
     @property
