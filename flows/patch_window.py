@@ -26,9 +26,9 @@ from patchwave.errors import ConfigError
 from patchwave.reports.report import Report, build_report
 from patchwave.state.ledger import ledger_for, plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
 from patchwave.window.decisions import Decision
+from patchwave.window.named import NamedPatches
 from patchwave.window.planning import exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
-from patchwave.window.named import NamedPatches
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
 from tasks.reporting import notify, publish_report

@@ -201,8 +201,9 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     console.print(f"API calls: {calls} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
     for kind, path in paths.items():
         console.print(f"report ({kind}): {path}")
+    shown = "failed" if state.is_failed() and report.status == "succeeded" else report.status
     console.print(
-        f"[bold]{report.status}[/bold] (run {report.run_id}): "
+        f"[bold]{shown}[/bold] (run {report.run_id}): "
         + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
     )
     if state.is_failed() or report.status in ("halted", "cut_off", "aborted"):

@@ -198,7 +198,10 @@ class BaselineAccount:
     def _DescribePatchGroups(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
             "Mappings": [
-                {"PatchGroup": group, "BaselineIdentity": {"BaselineId": baseline_id, "OperatingSystem": os_name}}
+                {
+                    "PatchGroup": group,
+                    "BaselineIdentity": {"BaselineId": baseline_id, "OperatingSystem": os_name},
+                }
                 for (group, os_name), baseline_id in self.groups.items()
             ]
         }

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from patchwave.aws.baselines import apply_changes, export, read_account
+from patchwave.aws.baselines import apply_changes, read_account
 from patchwave.aws.platforms import operating_system
 from patchwave.aws.session import AwsClients
 from patchwave.baselines.catalog import FILTER_KEYS
@@ -220,7 +220,9 @@ def test_plan_updates_moves_groups_and_leaves_unmanaged_baselines_alone(config) 
         ("register", baseline.name, "patch group 'Critical' (AMAZON_LINUX_2023)"),
     }  # 'Other' belongs to a baseline patchwave does not manage and is not in the config: untouched
     edited = dict(same, GlobalFilters={"PatchFilters": [{"Key": "SEVERITY", "Values": ["Critical"]}]})
-    drifted = AccountState((AccountBaseline(ours.baseline_id, baseline.name, "AMAZON_LINUX_2023", edited, True),), {})
+    drifted = AccountState(
+        (AccountBaseline(ours.baseline_id, baseline.name, "AMAZON_LINUX_2023", edited, True),), {}
+    )
     (update, *_) = plan_changes(config.baselines, drifted)
     assert (update.kind, update.detail) == ("update", "GlobalFilters differ")
 
@@ -244,19 +246,27 @@ def test_an_aws_error_in_diff_or_export_is_one_line_exit_2(cli_account, operatio
     for command in (["baselines", "diff"], ["baselines", "export"]):
         result = CliRunner().invoke(app, command)
         assert result.exit_code == 2, result.output
-        assert result.output.strip().splitlines()[-1] == f"error: {operation}: ThrottlingException: Rate exceeded"
+        assert (
+            result.output.strip().splitlines()[-1]
+            == f"error: {operation}: ThrottlingException: Rate exceeded"
+        )
 
 
 def test_debian_and_ubuntu_rules_take_no_approval_delay(tmp_path: Path) -> None:
     rule = {"filters": {"PRIORITY": ["Required"]}, "approve_after_days": 7}
     folder = write_config(
-        tmp_path, {"baselines": [{"name": "UbuntuWeb", "operating_system": "UBUNTU", "approval_rules": [rule]}]}
+        tmp_path,
+        {"baselines": [{"name": "UbuntuWeb", "operating_system": "UBUNTU", "approval_rules": [rule]}]},
     )
     result = CliRunner().invoke(app, ["validate", "--config", str(folder)])
     assert result.exit_code == 2
     assert "approval_rules[0]: UBUNTU rules take no approve_after_days" in result.output
     ok = Baseline.model_validate(
-        {"name": "DebianWeb", "operating_system": "DEBIAN", "approval_rules": [{"filters": {"PRIORITY": ["Required"]}}]}
+        {
+            "name": "DebianWeb",
+            "operating_system": "DEBIAN",
+            "approval_rules": [{"filters": {"PRIORITY": ["Required"]}}],
+        }
     )
     assert "ApproveAfterDays" not in aws_request(ok)["ApprovalRules"]["PatchRules"][0]
 

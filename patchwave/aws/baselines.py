@@ -24,8 +24,9 @@ MANAGED_TAG = {"Key": "managed-by", "Value": "patchwave"}
 class BaselineCallFailed(PatchwaveError):
     """An AWS call of a baselines command failed; ``done`` is what was applied before it."""
 
-    def __init__(self, operation: str, exc: Exception, done: list[str] | None = None,
-                 not_done: list[str] | None = None) -> None:
+    def __init__(
+        self, operation: str, exc: Exception, done: list[str] | None = None, not_done: list[str] | None = None
+    ) -> None:
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
             what = f"{error.get('Code', 'Error')}: {error.get('Message', '')}"
@@ -88,22 +89,40 @@ def _apply_one(ssm: Any, change: Change, wanted: BaselinesFile, ids: dict[str, s
     if change.kind == "create":
         assert baseline is not None
         ids[baseline.name] = _call(ssm, "create_patch_baseline", **aws_request(baseline))["BaselineId"]
-        _call(ssm, "add_tags_to_resource", ResourceType="PatchBaseline", ResourceId=ids[baseline.name],
-              Tags=[MANAGED_TAG])
+        _call(
+            ssm,
+            "add_tags_to_resource",
+            ResourceType="PatchBaseline",
+            ResourceId=ids[baseline.name],
+            Tags=[MANAGED_TAG],
+        )
     elif change.kind == "update":
         assert baseline is not None
         request = aws_request(baseline)
         request.pop("OperatingSystem")
         # Replace=true: every field is sent, so nothing the config holds is left to null
         _call(ssm, "update_patch_baseline", BaselineId=ids[baseline.name], Replace=True, **request)
-        _call(ssm, "add_tags_to_resource", ResourceType="PatchBaseline", ResourceId=ids[baseline.name],
-              Tags=[MANAGED_TAG])
+        _call(
+            ssm,
+            "add_tags_to_resource",
+            ResourceType="PatchBaseline",
+            ResourceId=ids[baseline.name],
+            Tags=[MANAGED_TAG],
+        )
     elif change.kind == "register":
-        _call(ssm, "register_patch_baseline_for_patch_group", BaselineId=ids[change.baseline],
-              PatchGroup=change.patch_group)
+        _call(
+            ssm,
+            "register_patch_baseline_for_patch_group",
+            BaselineId=ids[change.baseline],
+            PatchGroup=change.patch_group,
+        )
     elif change.kind == "deregister":
-        _call(ssm, "deregister_patch_baseline_for_patch_group", BaselineId=ids[change.baseline],
-              PatchGroup=change.patch_group)
+        _call(
+            ssm,
+            "deregister_patch_baseline_for_patch_group",
+            BaselineId=ids[change.baseline],
+            PatchGroup=change.patch_group,
+        )
     elif change.kind == "set_default":
         _call(ssm, "register_default_patch_baseline", BaselineId=ids[change.baseline])
 
@@ -132,7 +151,5 @@ def export(ssm: Any) -> dict[str, Any]:
     groups_of: dict[str, list[str]] = {}
     for (group, _), baseline_id in account.groups.items():
         groups_of.setdefault(baseline_id, []).append(group)
-    entries = [
-        from_aws(b.fields, groups_of.get(b.baseline_id, []), b.default) for b in account.baselines
-    ]
+    entries = [from_aws(b.fields, groups_of.get(b.baseline_id, []), b.default) for b in account.baselines]
     return {"baselines": entries}

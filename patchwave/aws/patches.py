@@ -24,7 +24,11 @@ PRODUCTS: dict[str, list[str]] = {
     "AMAZON_LINUX_2023": ["AmazonLinux2023"],
     "AMAZON_LINUX_2": ["AmazonLinux2", "AmazonLinux2.0"],
     "AMAZON_LINUX": ["AmazonLinux2018.03", "AmazonLinux2017.09"],
-    "REDHAT_ENTERPRISE_LINUX": ["RedhatEnterpriseLinux9.4", "RedhatEnterpriseLinux9.5", "RedhatEnterpriseLinux8.10"],
+    "REDHAT_ENTERPRISE_LINUX": [
+        "RedhatEnterpriseLinux9.4",
+        "RedhatEnterpriseLinux9.5",
+        "RedhatEnterpriseLinux8.10",
+    ],
     "SUSE": ["SUSE15.6", "SUSE15.5"],
     "UBUNTU": ["Ubuntu22.04", "Ubuntu24.04", "Ubuntu20.04"],
     "DEBIAN": ["Debian12", "Debian11"],
@@ -60,7 +64,10 @@ def resolve(ssm: Any, names: Sequence[str]) -> list[ResolvedPatch]:
             for start in range(0, len(asked), VALUES_PER_FILTER):
                 chunk = asked[start : start + VALUES_PER_FILTER]
                 values = [package_name(n) for n in chunk] if kind == "package" else chunk
-                filters = [{"Key": "PRODUCT", "Values": products}, {"Key": key, "Values": sorted(set(values))}]
+                filters = [
+                    {"Key": "PRODUCT", "Values": products},
+                    {"Key": key, "Values": sorted(set(values))},
+                ]
                 for patch in _pages(ssm, filters):
                     install_id = f"{patch['Name']}.{patch['Arch']}" if patch.get("Arch") else patch["Name"]
                     for name in _asked_by(kind, chunk, patch):
@@ -70,11 +77,15 @@ def resolve(ssm: Any, names: Sequence[str]) -> list[ResolvedPatch]:
         chunk = kbs[start : start + VALUES_PER_FILTER]
         for patch in _pages(ssm, [{"Key": "PATCH_ID", "Values": chunk}]):
             if patch.get("KbNumber") in chunk:
-                found.append(ResolvedPatch(patch["KbNumber"], "WINDOWS", patch["KbNumber"], patch.get("Title", "")))
+                found.append(
+                    ResolvedPatch(patch["KbNumber"], "WINDOWS", patch["KbNumber"], patch.get("Title", ""))
+                )
     return found
 
 
-def instance_patches(ssm: Any, instance_ids: Sequence[str], install_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+def instance_patches(
+    ssm: Any, instance_ids: Sequence[str], install_ids: Sequence[str]
+) -> dict[str, dict[str, str]]:
     wanted = sorted(set(install_ids))
     result: dict[str, dict[str, str]] = {}
     paginator = ssm.get_paginator("describe_instance_patches")

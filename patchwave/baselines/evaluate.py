@@ -5,8 +5,9 @@ Semantics follow Patch Manager:
 - a patch outside the baseline's global filters is approved by no rule;
 - a rule approves a patch when every filter matches ('*' matches anything) and the patch is old
   enough (release date + approve_after_days <= date, in UTC days) or released on or before
-  approve_until_date (Debian and Ubuntu rules take no delay: approved once released); on Amazon Linux, RHEL and SUSE a rule approves only security patches
-  unless enable_non_security is set;
+  approve_until_date (Debian and Ubuntu rules take no delay: approved once released); on
+  Amazon Linux, RHEL and SUSE a rule approves only security patches unless
+  enable_non_security is set;
 - approved_patches add patches by pattern; rejected_patches always win;
 - under BLOCK, a patch that depends on a rejected one is rejected too (it could not install
   without it); under ALLOW_AS_DEPENDENCY the rejected package may come in as a dependency and

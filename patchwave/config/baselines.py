@@ -133,9 +133,7 @@ class Baseline(Strict):
                     f"approval_rules[{index}]: give exactly one of approve_after_days or approve_until_date"
                 )
         if os_name != "WINDOWS" and self.available_security_updates_compliance_status is not None:
-            raise ValueError(
-                "available_security_updates_compliance_status applies to WINDOWS baselines only"
-            )
+            raise ValueError("available_security_updates_compliance_status applies to WINDOWS baselines only")
         if os_name == "WINDOWS" and self.sources:
             raise ValueError("sources (alternative repositories) apply to Linux baselines only")
         return self

@@ -22,7 +22,9 @@ from patchwave.baselines.catalog import OPERATING_SYSTEMS, Patch, builtin_catalo
 from patchwave.sim.fleet import SimulatedFleet
 from patchwave.window.named import package_name
 
-LINUX_ONLY_KEYS = frozenset({"ADVISORY_ID", "CVE_ID", "NAME", "ARCH", "BUGZILLA_ID", "EPOCH", "RELEASE", "REPOSITORY", "VERSION"})
+LINUX_ONLY_KEYS = frozenset(
+    {"ADVISORY_ID", "CVE_ID", "NAME", "ARCH", "BUGZILLA_ID", "EPOCH", "RELEASE", "REPOSITORY", "VERSION"}
+)
 
 
 def _invalid(operation: str, message: str) -> ClientError:
@@ -122,6 +124,8 @@ class NamedPatchesEmulation:
         if not hasattr(self, "override_files"):
             self.override_files = {}
         body = params["Body"]
+        if hasattr(body, "read"):
+            body = body.read()
         self.override_files[f"s3://{params['Bucket']}/{params['Key']}"] = (
             body.decode() if isinstance(body, bytes) else str(body)
         )

@@ -7,10 +7,11 @@ everything a scheduled window guarantees holds for it too.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
 from patchwave.config.windows import RebootMode, Targets, Window, check_rate
+from patchwave.window.named import check_names
 
 
 class EmergencyRequest(Strict):
@@ -29,6 +30,11 @@ class EmergencyRequest(Strict):
     max_errors: str = Field(default="0", description='"N" or "N%" tolerated after the canary.')
     reboot: RebootMode = "if_needed"
     duration_hours: int = Field(default=8, ge=1, le=24)
+
+    @field_validator("patches")
+    @classmethod
+    def _named(cls, patches: list[str]) -> list[str]:
+        return check_names(patches)
 
     @model_validator(mode="after")
     def _valid(self) -> EmergencyRequest:

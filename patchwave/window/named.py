@@ -15,7 +15,7 @@ baseline's compliance), and verifies that each one is installed (DescribeInstanc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from patchwave.errors import ConfigError
@@ -77,12 +77,6 @@ class NamedPatches:
 
     def for_os(self, operating_system: str) -> tuple[str, ...]:
         return dict(self.by_os).get(operating_system, ())
-
-    def for_platforms(self, platforms: Iterable[str]) -> tuple[str, ...]:
-        """The ids one command needs for the platforms of its instances (so the
-        InstallOverrideList a Linux batch reads names no KB, and a Windows batch no package)."""
-        wanted = set(platforms)
-        return tuple(sorted({i for os_name, ids in self.by_os if os_name in wanted for i in ids}))
 
 
 def resolve(
@@ -148,9 +142,25 @@ def named_problems(wanted: Sequence[str], states: Mapping[str, str], allow_pendi
     """Verification of one instance: each named patch must be reported installed (pending a
     reboot only when the window reboots never)."""
     ok = INSTALLED_STATES | ({PENDING_STATE} if allow_pending else set())
-    problems = [f"{i} is {states.get(i, 'not reported').replace('_', ' ').lower()}" for i in wanted
-                if states.get(i) not in ok]
+    problems = [
+        f"{i} is {states.get(i, 'not reported').replace('_', ' ').lower()}"
+        for i in wanted
+        if states.get(i) not in ok
+    ]
     return [f"named patch {p}" for p in problems]
+
+
+def override_groups(
+    named: NamedPatches | None, flat: Sequence[str], platforms: Mapping[str, str], batch: Sequence[str]
+) -> list[tuple[list[str], tuple[str, ...]]]:
+    """Split a batch so each command's InstallOverrideList names only its platforms' ids: a
+    Linux command names no KB, a Windows one no package (one file per platform group)."""
+    if named is None:
+        return [(list(batch), tuple(flat))]
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for iid in batch:
+        groups.setdefault(named.for_os(platforms.get(iid, "")), []).append(iid)
+    return [(ids, override) for override, ids in groups.items()]
 
 
 def wanted_for(

@@ -28,7 +28,7 @@ from patchwave.clock import Clock
 from patchwave.fleet import Fleet, Invocation
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand
-from patchwave.window.named import NamedPatches, verify_named, wanted_for
+from patchwave.window.named import NamedPatches, override_groups, verify_named, wanted_for
 from patchwave.window.outcomes import ERRORS, RETRYABLE, Outcome, from_invocation
 from patchwave.window.planning import PlannedInstance, WavePlan
 from patchwave.window.polling import PollPolicy
@@ -317,17 +317,21 @@ class WaveRunner:
         deadline = now + settings.install_timeout
         if settings.reboot == "if_needed":
             deadline += settings.reboot_timeout
-        sent = self.tracker.send(
-            batch,
-            operation="Install",
-            reboot_option=reboot_option,
-            snapshot_id=settings.snapshot_id,
-            run_id=settings.run_id,
-            deadline=deadline,
-            install_override=settings.named.for_platforms(self._platforms(batch).values())
-            if settings.named
-            else settings.install_override,
-        )
+        sent = [  # one command per set of named patches (one InstallOverrideList per platform group)
+            tracked
+            for ids, override in override_groups(
+                settings.named, settings.install_override, self._platforms(batch), batch
+            )
+            for tracked in self.tracker.send(
+                ids,
+                operation="Install",
+                reboot_option=reboot_option,
+                snapshot_id=settings.snapshot_id,
+                run_id=settings.run_id,
+                deadline=deadline,
+                install_override=override,
+            )
+        ]
         for tracked in sent:
             self._record_send(tracked)
             for instance_id in tracked.members:
@@ -465,13 +469,17 @@ class WaveRunner:
         wanted = set(instance_ids)
         return {m.instance_id: m.platform for m in self.wave.members if m.instance_id in wanted}
 
+    def _named_problems(self, instance_ids: list[str], allow_pending: bool) -> dict[str, list[str]]:
+        s = self.settings
+        wanted = wanted_for(s.named, s.install_override, self._platforms(instance_ids), instance_ids)
+        return verify_named(self.fleet, wanted, allow_pending)
+
     def _verify(self, instance_ids: list[str]) -> None:
         states = self.fleet.patch_states(instance_ids)
         passed: list[str] = []
         allow_pending = self.settings.reboot == "never"
         named = self.settings.named is not None or bool(self.settings.install_override)
-        wanted = wanted_for(self.settings.named, self.settings.install_override, self._platforms(instance_ids), instance_ids)
-        named_problems = verify_named(self.fleet, wanted, allow_pending) if named else {}
+        named_problems = self._named_problems(instance_ids, allow_pending) if named else {}
         for iid in instance_ids:
             state = states.get(iid)
             if state is None:
