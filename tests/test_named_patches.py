@@ -14,7 +14,6 @@ import yaml
 from prefect import flow
 from typer.testing import CliRunner
 
-from flows.emergency_patch import emergency_patch
 from flows.patch_window import run_window
 from patchwave.aws.fleet import AwsFleet
 from patchwave.aws.session import AwsClients
@@ -27,7 +26,7 @@ from patchwave.errors import ConfigError
 from patchwave.window.emergency import EmergencyRequest, emergency_window
 from patchwave.window.named import kind_of
 from tests.aws_emulator import Emulator
-from tests.helpers import group, ids, spec, world
+from tests.helpers import START, group, ids, spec, world
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -50,7 +49,9 @@ def fleet_spec(**behaviour):
 
 def test_the_curl_advisory_is_not_approved_by_the_default_baseline() -> None:
     default = next(b for b in predefined_baselines().baselines if b.operating_system == "AMAZON_LINUX_2023")
-    verdicts = {v.patch.id: v for v in evaluate(default, builtin_catalog("AMAZON_LINUX_2023").patches, START)}
+    verdicts = {
+        v.patch.id: v for v in evaluate(default, builtin_catalog("AMAZON_LINUX_2023").patches, START.date())
+    }
     assert not verdicts["ALAS2023-2026-1118"].approved
 
 
@@ -97,7 +98,11 @@ def emulated(config, tmp_path: Path):
     emulator = Emulator(backing)
     emulator.install(session)
     settings = AwsSettings.model_validate({"region": "eu-west-1", "install_override_bucket": "overrides"})
-    return backing, emulator, FleetHandle(AwsFleet(AwsClients(session), settings, clock), clock, "aws (emulated)")
+    return (
+        backing,
+        emulator,
+        FleetHandle(AwsFleet(AwsClients(session), settings, clock), clock, "aws (emulated)"),
+    )
 
 
 def test_an_emergency_by_cve_installs_an_unapproved_patch_and_verifies_it(config, tmp_path: Path) -> None:
@@ -133,9 +138,13 @@ def test_an_emergency_by_cve_installs_an_unapproved_patch_and_verifies_it(config
 
 def test_one_override_file_per_platform_group(config, tmp_path: Path) -> None:
     backing, emulator, handle = emulated(config, tmp_path)
-    report = emergency(handle, tmp_path, "mixed", [CURL_CVE, "KB5068861"], canary=False, max_concurrency="100%")
+    report = emergency(
+        handle, tmp_path, "mixed", [CURL_CVE, "KB5068861"], canary=False, max_concurrency="100%"
+    )
     assert {i.outcome.value for i in report.instances} == {"patched"}
-    files = sorted(tuple(p["id"] for p in yaml.safe_load(text)["patches"]) for text in emulator.override_files.values())
+    files = sorted(
+        tuple(p["id"] for p in yaml.safe_load(text)["patches"]) for text in emulator.override_files.values()
+    )
     assert files == [("KB5068861",), CURL]
     for command in (c for c in backing.sent if c.operation == "Install"):
         platforms = {backing.instance(i).platform for i in command.instance_ids}
@@ -145,9 +154,13 @@ def test_one_override_file_per_platform_group(config, tmp_path: Path) -> None:
 def test_a_named_patch_that_does_not_install_fails_verification(config, tmp_path: Path) -> None:
     """The baseline of patch group Critical rejects system-release.*: the override never installs
     a rejected patch, and verification does not take the install's Success for it."""
-    fleet = spec([group("crit", WEB[:2], tags={"Role": "web", "Patch Group": "Critical"})], applicable_rate=1.0)
+    fleet = spec(
+        [group("crit", WEB[:2], tags={"Role": "web", "Patch Group": "Critical"})], applicable_rate=1.0
+    )
     sim, clock = world(fleet, config.baselines)
-    report = emergency(FleetHandle(sim, clock, "simulator"), tmp_path, "rejected", ["ALAS2023-2026-1142"], canary=False)
+    report = emergency(
+        FleetHandle(sim, clock, "simulator"), tmp_path, "rejected", ["ALAS2023-2026-1142"], canary=False
+    )
     assert {i.outcome.value for i in report.instances} == {"failed_verification"}
     assert all("named patch system-release.noarch is not reported" in i.error for i in report.instances)
     assert all(inv.install == [] for inv in sim.invocations() if inv.operation == "Install")
@@ -155,7 +168,9 @@ def test_a_named_patch_that_does_not_install_fails_verification(config, tmp_path
 
 def test_an_unknown_cve_is_refused_before_any_instance_is_touched(config, tmp_path: Path) -> None:
     sim, clock = world(fleet_spec(), config.baselines)
-    with pytest.raises(ConfigError, match=r"install_override = 'CVE-2099-0001': resolves to no available patch"):
+    with pytest.raises(
+        ConfigError, match=r"install_override = 'CVE-2099-0001': resolves to no available patch"
+    ):
         emergency(FleetHandle(sim, clock, "simulator"), tmp_path, "unknown", ["CVE-2099-0001"])
     assert set(sim.api_calls()) == {"DescribeAvailablePatches"} and not sim.sent and not sim.touched
     backing, emulator, handle = emulated(config, tmp_path)
@@ -207,9 +222,6 @@ def test_cli_emergency_by_cve_patches_and_reports(config, tmp_path: Path) -> Non
     result = cli(tmp_path, config, "--tag", "Role=web", "--patch", CURL_CVE, "--no-canary")
     assert result.exit_code == 0, result.output
     data = json.loads(next((tmp_path / "r").glob("emergency-*.json")).read_text())
-    assert {i["instance_id"]: i["outcome"] for i in data["instances"] if i["outcome"] == "patched"} == dict.fromkeys(
-        WEB, "patched"
-    )
-
-
-START = __import__("tests.helpers", fromlist=["START"]).START.date()
+    assert {
+        i["instance_id"]: i["outcome"] for i in data["instances"] if i["outcome"] == "patched"
+    } == dict.fromkeys(WEB, "patched")

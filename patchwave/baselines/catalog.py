@@ -44,9 +44,6 @@ FILTER_KEYS: dict[str, frozenset[str]] = {
 # Operating systems whose approval rules take no delay (ApproveAfterDays / ApproveUntilDate are
 # "not supported for Debian Server or Ubuntu Server", PatchRule in the service model).
 NO_APPROVAL_DELAY = frozenset({"UBUNTU", "DEBIAN"})
-# Only Windows baselines take AvailableSecurityUpdatesComplianceStatus ("Supported for Windows
-# Server managed nodes only"), and only Linux ones EnableNonSecurity.
-WINDOWS_ONLY_FIELDS = frozenset({"available_security_updates_compliance_status"})
 
 # Where the catalog of an operating system lives inside the package.
 _CATALOG_FILES = {
