@@ -326,9 +326,25 @@ def plan(
         cfg, handle = _open(config, fleet)
     except PatchwaveError as exc:
         raise fail(exc) from None
-    targets = select(handle.fleet.list_instances(), spec.targets)
-    ids = [t.instance_id for t in targets]
-    result = plan_window(spec, targets, handle.fleet.patch_states(ids), handle.fleet.compliance(ids))
+    from patchwave.window.named import needs_by_named, resolve_names
+
+    try:  # with named patches, a run plans by "is one missing", so the preview does too
+        source, field = f"window {spec.name}", "install_override"
+        named = (
+            resolve_names(handle.fleet, spec.install_override, source, field)
+            if spec.install_override
+            else None
+        )
+        targets = select(handle.fleet.list_instances(), spec.targets)
+        ids = [t.instance_id for t in targets]
+        needs = (
+            needs_by_named(handle.fleet, targets, named, source, field)
+            if named
+            else handle.fleet.compliance(ids)
+        )
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    result = plan_window(spec, targets, handle.fleet.patch_states(ids), needs)
     console.print(plan_table(result))
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")

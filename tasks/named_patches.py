@@ -9,14 +9,14 @@ from prefect.cache_policies import NO_CACHE
 
 from patchwave.connect import FleetHandle
 from patchwave.fleet import ComplianceSummary, ManagedInstance
-from patchwave.window.named import NamedPatches, check_platforms, named_compliance, resolve
+from patchwave.window.named import NamedPatches, needs_by_named, resolve_names
 
 
 @task(name="resolve-named-patches", cache_policy=NO_CACHE, persist_result=False)
 def resolve_named_patches(handle: FleetHandle, names: Sequence[str], source: str, field: str) -> NamedPatches:
     """Advisories, CVEs, KBs and packages -> install ids per operating system (bad input when
     a name resolves to nothing: before any instance is touched)."""
-    named = resolve(list(names), handle.fleet.resolve_patches(list(names)), source, field)
+    named = resolve_names(handle.fleet, names, source, field)
     logger = get_run_logger()
     for os_name, ids in named.by_os:
         logger.info("Named patches on %s: %s", os_name, ", ".join(ids))
@@ -28,7 +28,4 @@ def assess_named(
     handle: FleetHandle, targets: Sequence[ManagedInstance], named: NamedPatches, source: str, field: str
 ) -> dict[str, ComplianceSummary]:
     """Which targets miss a named patch (DescribeInstancePatches), for planning."""
-    check_platforms(named, targets, source, field)
-    online = [t.instance_id for t in targets if t.online and named.for_os(t.platform)]
-    reported = handle.fleet.instance_patches(online, named.ids) if online else {}
-    return named_compliance(targets, named, reported)
+    return needs_by_named(handle.fleet, targets, named, source, field)

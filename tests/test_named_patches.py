@@ -225,3 +225,43 @@ def test_cli_emergency_by_cve_patches_and_reports(config, tmp_path: Path) -> Non
     assert {
         i["instance_id"]: i["outcome"] for i in data["instances"] if i["outcome"] == "patched"
     } == dict.fromkeys(WEB, "patched")
+
+
+def test_window_install_override_plans_and_runs_by_named_patches(config, tmp_path: Path) -> None:
+    folder, fleet_file = write_world(tmp_path, config)
+    win = {
+        "name": "curl-fix",
+        "targets": {"tags": {"Role": ["web"]}},
+        "install_override": [CURL_CVE],
+        "waves": [{"name": "all", "max_concurrency": "100%", "max_errors": "0"}],
+    }
+    (folder / "windows.yaml").write_text(
+        yaml.safe_dump({"windows": [win, dict(win, name="plain", install_override=[])]})
+    )
+    common = ["--config", str(folder), "--fleet", f"sim:{fleet_file}"]
+    runner = CliRunner()
+    planned = runner.invoke(app, ["plan", "--window", "curl-fix", *common])
+    assert planned.exit_code == 0, planned.output
+    assert "8 target(s), 6 to install" in planned.output  # the Amazon Linux ones miss curl; Windows has none
+    unknown = runner.invoke(
+        app, ["run", "--window", "plain", "--patch", "USN-0000-1", *common, "--speed", "0"]
+    )
+    assert unknown.exit_code == 2 and "'USN-0000-1': resolves to no available patch" in unknown.output
+    ran = runner.invoke(
+        app,
+        [
+            "run",
+            "--window",
+            "plain",
+            "--patch",
+            CURL_CVE,
+            *common,
+            "--speed",
+            "0",
+            "--report-dir",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert ran.exit_code == 0, ran.output
+    data = json.loads(next((tmp_path / "r").glob("plain-*.json")).read_text())
+    assert sorted(i["instance_id"] for i in data["instances"] if i["outcome"] == "patched") == sorted(WEB)

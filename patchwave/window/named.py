@@ -181,3 +181,20 @@ def verify_named(
     asked = [iid for iid, w in wanted.items() if w]
     reported = fleet.instance_patches(asked, ids) if asked else {}
     return {iid: named_problems(w, reported.get(iid, {}), allow_pending) for iid, w in wanted.items()}
+
+
+def resolve_names(fleet: Fleet, names: Sequence[str], source: str, field: str) -> NamedPatches:
+    """Resolve named patches through the fleet (DescribeAvailablePatches); bad input if any
+    name resolves to nothing."""
+    return resolve(list(names), fleet.resolve_patches(list(names)), source, field)
+
+
+def needs_by_named(
+    fleet: Fleet, targets: Sequence[ManagedInstance], named: NamedPatches, source: str, field: str
+) -> dict[str, ComplianceSummary]:
+    """Which targets miss a named patch (DescribeInstancePatches on the online ones that have
+    named patches for their platform): what a run with named patches plans by."""
+    check_platforms(named, targets, source, field)
+    online = [t.instance_id for t in targets if t.online and named.for_os(t.platform)]
+    reported = fleet.instance_patches(online, named.ids) if online else {}
+    return named_compliance(targets, named, reported)
