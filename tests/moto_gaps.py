@@ -8,6 +8,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import botocore.loaders
+
 
 class PatchGroupLedger:
     def __init__(self) -> None:
@@ -70,18 +72,13 @@ class BaselineAccount:
     sets every optional field it is not sent to null; an unknown baseline id is
     DoesNotExistException; ``fail`` makes one operation answer an AWS error."""
 
-    OPTIONAL = (
-        "Name",
-        "Description",
-        "GlobalFilters",
-        "ApprovalRules",
-        "ApprovedPatches",
-        "ApprovedPatchesComplianceLevel",
-        "ApprovedPatchesEnableNonSecurity",
-        "RejectedPatches",
-        "RejectedPatchesAction",
-        "Sources",
-        "AvailableSecurityUpdatesComplianceStatus",
+    # what UpdatePatchBaseline can set, from the service model (not from patchwave's own list)
+    OPTIONAL = tuple(
+        name
+        for name in botocore.loaders.Loader().load_service_model("ssm", "service-2")["shapes"][
+            "UpdatePatchBaselineRequest"
+        ]["members"]
+        if name not in ("BaselineId", "Replace")
     )
     OPERATIONS = (
         "CreatePatchBaseline",

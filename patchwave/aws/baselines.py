@@ -86,43 +86,20 @@ def read_account(ssm: Any) -> AccountState:
 
 def _apply_one(ssm: Any, change: Change, wanted: BaselinesFile, ids: dict[str, str]) -> None:
     baseline = next((b for b in wanted.baselines if b.name == change.baseline), None)
-    if change.kind == "create":
-        assert baseline is not None
-        ids[baseline.name] = _call(ssm, "create_patch_baseline", **aws_request(baseline))["BaselineId"]
-        _call(
-            ssm,
-            "add_tags_to_resource",
-            ResourceType="PatchBaseline",
-            ResourceId=ids[baseline.name],
-            Tags=[MANAGED_TAG],
-        )
-    elif change.kind == "update":
+    if change.kind in ("create", "update"):
         assert baseline is not None
         request = aws_request(baseline)
-        request.pop("OperatingSystem")
-        # Replace=true: every field is sent, so nothing the config holds is left to null
-        _call(ssm, "update_patch_baseline", BaselineId=ids[baseline.name], Replace=True, **request)
-        _call(
-            ssm,
-            "add_tags_to_resource",
-            ResourceType="PatchBaseline",
-            ResourceId=ids[baseline.name],
-            Tags=[MANAGED_TAG],
-        )
-    elif change.kind == "register":
-        _call(
-            ssm,
-            "register_patch_baseline_for_patch_group",
-            BaselineId=ids[change.baseline],
-            PatchGroup=change.patch_group,
-        )
-    elif change.kind == "deregister":
-        _call(
-            ssm,
-            "deregister_patch_baseline_for_patch_group",
-            BaselineId=ids[change.baseline],
-            PatchGroup=change.patch_group,
-        )
+        if change.kind == "create":
+            ids[baseline.name] = _call(ssm, "create_patch_baseline", **request)["BaselineId"]
+        else:
+            request.pop("OperatingSystem")
+            # Replace=true: every field is sent, so nothing the config holds is left to null
+            _call(ssm, "update_patch_baseline", BaselineId=ids[baseline.name], Replace=True, **request)
+        tag = {"ResourceType": "PatchBaseline", "ResourceId": ids[baseline.name], "Tags": [MANAGED_TAG]}
+        _call(ssm, "add_tags_to_resource", **tag)
+    elif change.kind in ("register", "deregister"):
+        method = f"{change.kind}_patch_baseline_for_patch_group"
+        _call(ssm, method, BaselineId=ids[change.baseline], PatchGroup=change.patch_group)
     elif change.kind == "set_default":
         _call(ssm, "register_default_patch_baseline", BaselineId=ids[change.baseline])
 
