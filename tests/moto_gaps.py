@@ -103,18 +103,21 @@ class BaselineAccount:
         self._next = 0
 
     def install(self, session: Any) -> None:
+        # on the generic event, so patchwave's call counter (registered first there) still counts
         session.events.register("before-parameter-build.ssm.*", PatchGroupLedger._stash)
-        for operation in self.OPERATIONS:
-            session.events.register(f"before-call.ssm.{operation}", self._answer)
-        session.events.register("before-call.sts.GetCallerIdentity", self._identity)
+        session.events.register("before-call", self._dispatch)
 
-    @staticmethod
-    def _identity(**_: Any) -> Any:
-        return SimpleNamespace(status_code=200, headers={}), {
-            "Account": "123456789012",
-            "Arn": "arn:aws:iam::123456789012:user/baselines",
-            "UserId": "X",
-        }
+    def _dispatch(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
+        service = model.service_model.service_name
+        if service == "sts" and model.name == "GetCallerIdentity":
+            return SimpleNamespace(status_code=200, headers={}), {
+                "Account": "123456789012",
+                "Arn": "arn:aws:iam::123456789012:user/baselines",
+                "UserId": "X",
+            }
+        if service == "ssm" and model.name in self.OPERATIONS:
+            return self._answer(model, context)
+        return None
 
     def _answer(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
         params = context["ledger_params"]

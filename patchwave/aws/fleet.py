@@ -328,11 +328,13 @@ class AwsFleet:
             return f"HTTP probe {url}: {exc}"
 
     def resolve_patches(self, names: Sequence[str]) -> list[ResolvedPatch]:
+        """DescribeAvailablePatches (ssm:DescribeAvailablePatches), in ``aws/patches.py``."""
         return patches.resolve(self.clients.ssm, names)
 
     def instance_patches(
         self, instance_ids: Sequence[str], install_ids: Sequence[str]
     ) -> dict[str, dict[str, str]]:
+        """DescribeInstancePatches (ssm:DescribeInstancePatches), in ``aws/patches.py``."""
         return patches.instance_patches(self.clients.ssm, instance_ids, install_ids)
 
     def api_calls(self) -> dict[str, int]:
