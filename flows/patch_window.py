@@ -26,7 +26,7 @@ from patchwave.errors import ConfigError
 from patchwave.reports.report import Report, build_report
 from patchwave.state.ledger import ledger_for, plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
 from patchwave.window.decisions import Decision
-from patchwave.window.named import NamedPatches
+from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
 from tasks.inventory import discover_targets
@@ -110,6 +110,8 @@ def run_window(
     )
     events.publish(events.Phase("discover", f"targets of window {window.name} (run {run_id})"))
     targets = discover_targets(handle, window.targets)
+    if named is not None:
+        check_platforms(named, targets, source, field)  # before the scan touches an instance
     started_entry = next((e for e in earlier if e["kind"] == "start"), None)
     plan_entry = next((e for e in earlier if e["kind"] == "plan"), None)
     if started_entry is not None and plan_entry is not None:

@@ -216,6 +216,7 @@ def test_cli_patches_for_no_target_platform_are_refused(config, tmp_path: Path) 
     result = cli(tmp_path, config, "--instance", WIN[0], "--patch", CURL_CVE)
     assert result.exit_code == 2, result.output
     assert "resolves to nothing for the targets' operating systems (WINDOWS)" in result.output
+    assert not list((tmp_path / "r").glob("*.json"))
 
 
 def test_cli_emergency_by_cve_patches_and_reports(config, tmp_path: Path) -> None:
