@@ -87,6 +87,37 @@ EVERYTHING_WINDOWS = {
     "AvailableSecurityUpdatesComplianceStatus": "NON_COMPLIANT",
 }
 
+EVERYTHING_UBUNTU = {
+    "Name": "EverythingUbuntu",
+    "OperatingSystem": "UBUNTU",
+    "Description": "no approval delay on Ubuntu",
+    "GlobalFilters": {"PatchFilters": [{"Key": "PRODUCT", "Values": ["Ubuntu22.04"]}]},
+    "ApprovalRules": {
+        "PatchRules": [
+            {
+                "PatchFilterGroup": {
+                    "PatchFilters": [{"Key": "PRIORITY", "Values": ["Required", "Important"]}]
+                },
+                "ComplianceLevel": "HIGH",
+                "EnableNonSecurity": True,
+            }
+        ]
+    },
+    "ApprovedPatches": ["openssl"],
+    "ApprovedPatchesComplianceLevel": "CRITICAL",
+    "ApprovedPatchesEnableNonSecurity": False,
+    "RejectedPatches": ["linux-image-*"],
+    "RejectedPatchesAction": "BLOCK",
+    "Sources": [
+        {
+            "Name": "ubuntu-mirror",
+            "Products": ["Ubuntu22.04"],
+            "Configuration": "deb http://mirror.example jammy main",
+        }
+    ],
+}
+EVERYBODY = (EVERYTHING, EVERYTHING_WINDOWS, EVERYTHING_UBUNTU)
+
 
 def account_session() -> tuple[boto3.Session, BaselineAccount]:
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name=REGION)
@@ -162,7 +193,7 @@ def test_export_apply_diff_round_trips_every_field(cli_account, tmp_path: Path) 
     session, account = cli_account
     console = session.client("ssm")
     made = {}
-    for fields in (EVERYTHING, EVERYTHING_WINDOWS):
+    for fields in EVERYBODY:
         made[fields["Name"]] = console.create_patch_baseline(**fields)["BaselineId"]
     console.register_patch_baseline_for_patch_group(BaselineId=made["EverythingLinux"], PatchGroup="Web")
     console.register_default_patch_baseline(BaselineId=made["EverythingWindows"])
@@ -173,17 +204,17 @@ def test_export_apply_diff_round_trips_every_field(cli_account, tmp_path: Path) 
     assert exported.exit_code == 0, exported.output
     folder = write_config(tmp_path / "config", yaml.safe_load((tmp_path / "exported.yaml").read_text()))
     adopted = BaselinesFile.model_validate(yaml.safe_load((folder / "baselines.yaml").read_text()))
-    assert {b.name for b in adopted.baselines} == {"EverythingLinux", "EverythingWindows"}
+    assert {b.name for b in adopted.baselines} == {f["Name"] for f in EVERYBODY}
 
     first = runner.invoke(app, ["baselines", "diff", "--config", str(folder)])
     assert first.exit_code == 1  # the fields match; only the managed-by tag is missing
     assert "same fields (not tagged managed-by=patchwave yet)" in first.output
     applied = runner.invoke(app, ["baselines", "apply", "--config", str(folder)])
     assert applied.exit_code == 0, applied.output
-    assert account.calls.count("UpdatePatchBaseline") == 2
+    assert account.calls.count("UpdatePatchBaseline") == len(EVERYBODY)
     after = {i: console.get_patch_baseline(BaselineId=i) for i in made.values()}
     for baseline_id, fields in before.items():
-        for key in (*EVERYTHING, *EVERYTHING_WINDOWS):
+        for key in {k for f in EVERYBODY for k in f}:
             assert after[baseline_id].get(key) == fields.get(key), key  # nothing nulled or changed
     final = runner.invoke(app, ["baselines", "diff", "--config", str(folder)])
     assert final.exit_code == 0 and "no changes" in final.output

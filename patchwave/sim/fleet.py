@@ -511,9 +511,7 @@ class SimulatedFleet:
                 inst = self._instances[iid]
                 baseline = self._baseline(inst)
                 verdicts = self._verdicts_for(baseline, self._reported[iid][0].snapshot_id, now)
-                result[iid] = patches.reported_states(
-                    inst.inventory, verdicts, baseline.rejected_patches_action, install_ids
-                )
+                result[iid] = patches.reported_states(inst.inventory, verdicts, baseline, install_ids)
             return result
 
     def api_calls(self) -> dict[str, int]:

@@ -73,8 +73,12 @@ class Inventory:
                 self.present[patch_id] = INSTALLED
 
 
-def patch_state_of(inventory: Inventory, verdict: Verdict, action: str) -> str | None:
-    """The reported state of one patch, or None when it is not reported at all."""
+def patch_state_of(
+    inventory: Inventory, verdict: Verdict, action: str, available_security: str | None = None
+) -> str | None:
+    """The reported state of one patch, or None when it is not reported at all. A Windows
+    baseline with AvailableSecurityUpdatesComplianceStatus reports an applicable security patch
+    it does not approve as AVAILABLE_SECURITY_UPDATE (non-compliant when set to NON_COMPLIANT)."""
     patch = verdict.patch
     state = inventory.present.get(patch.id)
     if patch.id not in inventory.applicable:
@@ -87,7 +91,11 @@ def patch_state_of(inventory: Inventory, verdict: Verdict, action: str) -> str |
         if verdict.rejected:
             return "INSTALLED_REJECTED" if action == "BLOCK" else "INSTALLED_OTHER"
         return "INSTALLED" if verdict.approved else "INSTALLED_OTHER"
-    return "MISSING" if verdict.installable else None
+    if verdict.installable:
+        return "MISSING"
+    if available_security is not None and patch.security and not verdict.rejected:
+        return "AVAILABLE_SECURITY_UPDATE"
+    return None
 
 
 NON_COMPLIANT = frozenset({"INSTALLED_PENDING_REBOOT", "INSTALLED_REJECTED", "MISSING", "FAILED"})
@@ -106,12 +114,13 @@ def report(
     states: Counter[str] = Counter()
     by_severity: Counter[str] = Counter()
     critical = security = other = 0
+    available = baseline.available_security_updates_compliance_status
     for verdict in verdicts:
-        state = patch_state_of(inventory, verdict, baseline.rejected_patches_action)
+        state = patch_state_of(inventory, verdict, baseline.rejected_patches_action, available)
         if state is None:
             continue
         states[state] += 1
-        if state in NON_COMPLIANT:
+        if state in NON_COMPLIANT or (state == "AVAILABLE_SECURITY_UPDATE" and available == "NON_COMPLIANT"):
             level = "UNSPECIFIED" if state == "INSTALLED_REJECTED" else verdict.compliance_level
             by_severity[level] += 1
             if level == "CRITICAL":
