@@ -266,3 +266,22 @@ def test_window_install_override_plans_and_runs_by_named_patches(config, tmp_pat
     assert ran.exit_code == 0, ran.output
     data = json.loads(next((tmp_path / "r").glob("plain-*.json")).read_text())
     assert sorted(i["instance_id"] for i in data["instances"] if i["outcome"] == "patched") == sorted(WEB)
+
+
+def test_the_adapter_resolves_what_the_simulator_resolves(config, tmp_path: Path) -> None:
+    backing, emulator, handle = emulated(config, tmp_path)
+    names = [
+        "openssl-libs.x86_64",
+        "tzdata",
+        "KB5068861",
+        "ALAS2-2026-2608",
+        "CVE-2026-30112",
+        "RHSA-2026:8904",
+    ]
+    through_aws = sorted(handle.fleet.resolve_patches(names), key=repr)
+    assert through_aws == sorted(backing.resolve_patches(names), key=repr)
+    assert {(p.operating_system, p.install_id) for p in through_aws if p.name == "tzdata"} == {
+        ("AMAZON_LINUX_2023", "tzdata.noarch"),
+        ("UBUNTU", "tzdata"),  # Debian and Ubuntu packages carry no architecture
+    }
+    assert emulator.calls.count("DescribeAvailablePatches") == backing.api_calls()["DescribeAvailablePatches"]
