@@ -10,6 +10,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed, State
 
+from patchwave.aws.baselines import BaselineCallFailed
 from patchwave.aws.session import AwsClients, check_credentials, make_session
 from patchwave.config import load_config
 from patchwave.config.baselines import BaselinesFile
@@ -24,7 +25,18 @@ def baselines_markdown(changes: list[str], applied: bool) -> str:
 
 
 def sync_baselines(clients: AwsClients, desired: BaselinesFile, apply: bool) -> State:
-    """Compose the tasks: diff, then apply when asked; the run's final state."""
+    """Compose the tasks: diff, then apply when asked; the run's final state. An AWS error
+    fails the run with one line, and an apply stopped half-way lists what it did and did not."""
+    try:
+        return _sync(clients, desired, apply)
+    except BaselineCallFailed as exc:
+        if exc.done or exc.not_done:
+            lines = [f"applied: {c}" for c in exc.done] + [f"not applied: {c}" for c in exc.not_done]
+            create_markdown_artifact(markdown=baselines_markdown(lines, True), key="baselines-applied")
+        return Failed(message=f"{exc} ({len(exc.done)} applied, {len(exc.not_done)} not applied)")
+
+
+def _sync(clients: AwsClients, desired: BaselinesFile, apply: bool) -> State:
     account, changes = diff_baselines(clients, desired)
     if apply and changes:
         done = apply_baselines_task(clients, desired, account, changes)

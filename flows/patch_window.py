@@ -32,9 +32,11 @@ from patchwave.state.ledger import (
     resumable,
 )
 from patchwave.window.decisions import Decision
+from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
 from tasks.inventory import discover_targets
+from tasks.named_patches import assess_named, resolve_named_patches
 from tasks.reporting import notify, publish_report
 from tasks.scan import assess, scan_instances
 from tasks.waves import plan_waves, run_wave
@@ -48,14 +50,20 @@ def current_run_id() -> str:
 
 
 def settings_for(
-    window: Window, snapshot_id: str, run_id: str, stop_at: dt.datetime, attempt: int = 1
+    window: Window,
+    snapshot_id: str,
+    run_id: str,
+    stop_at: dt.datetime,
+    attempt: int = 1,
+    named: NamedPatches | None = None,
 ) -> WaveSettings:
     return WaveSettings(
         snapshot_id=snapshot_id,
         run_id=run_id,
         reboot=window.reboot,
         reboot_concurrency=window.reboot_concurrency,
-        install_override=tuple(window.install_override),
+        install_override=named.ids if named else tuple(window.install_override),
+        named=named,
         install_timeout=dt.timedelta(minutes=window.timeouts.install_minutes),
         scan_timeout=dt.timedelta(minutes=window.timeouts.scan_minutes),
         reboot_timeout=dt.timedelta(minutes=window.timeouts.reboot_minutes),
@@ -101,8 +109,16 @@ def run_window(
     if resume:
         resumable(report_dir, resume, window.name)  # a run of this window, its ledger sound
 
+    source, field = f"window {window.name}", "install_override"
+    named = (
+        resolve_named_patches(handle, window.install_override, source, field)
+        if window.install_override and window.operation == "Install"
+        else None
+    )
     events.publish(events.Phase("discover", f"targets of window {window.name} (run {run_id})"))
     targets = discover_targets(handle, window.targets)
+    if named is not None:
+        check_platforms(named, targets, source, field)  # before the scan touches an instance
     started_entry = next((e for e in earlier if e["kind"] == "start"), None)
     plan_entry = next((e for e in earlier if e["kind"] == "plan"), None)
     if started_entry is not None and plan_entry is not None:
@@ -125,9 +141,9 @@ def run_window(
             logger.info("Before: %s", line)
         events.publish(events.Phase("plan", window.name))
         busy = sorted(handle.leases.holders([t.instance_id for t in targets], clock.now()))
-        plan = plan_waves(
-            window, opaque(targets), opaque(before.states), opaque(before.compliance), busy_elsewhere=busy
-        )
+        # with named patches, an instance needs patching when it misses one of them, whatever its baseline
+        needs = assess_named(handle, opaque(targets), named, source, field) if named else before.compliance
+        plan = plan_waves(window, opaque(targets), opaque(before.states), opaque(needs), busy_elsewhere=busy)
         before_report = before.report
         ledger.write(  # one durable write: a run is resumable from its first line on
             [
@@ -136,7 +152,7 @@ def run_window(
             ]
         )
     stop_at = started + dt.timedelta(hours=window.duration_hours - window.cutoff_hours)
-    settings = settings_for(window, snapshot_id, run_id, stop_at, attempt)
+    settings = settings_for(window, snapshot_id, run_id, stop_at, attempt, named)
     done_waves = {e["wave"]: result_from_dict(e["result"]) for e in earlier if e["kind"] == "wave_done"}
 
     results: list[WaveResult] = []
@@ -238,11 +254,15 @@ def patch_window(
     report_json: str | None = None,
     speed: float | None = None,
     resume: str | None = None,
+    patches: list[str] | None = None,
 ) -> State:
     """Run a configured patch window on a fleet ('sim:PATH' or 'aws'); ``resume`` picks up a
-    run that died (its run id), from its ledger."""
+    run that died (its run id), from its ledger; ``patches`` names what to install instead of
+    what the baselines approve (the window's install_override)."""
     config = load_config(config_dir)  # bad input fails here, before any fleet call
     spec = config.window(window)
+    if patches:
+        spec = Window.model_validate(spec.model_dump() | {"install_override": list(patches)})
     handle = open_fleet(fleet, config, speed)
     report = run_window(handle, spec, report_dir=report_dir, report_json=report_json, resume=resume)
     return final_state(report)

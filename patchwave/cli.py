@@ -142,6 +142,21 @@ def _check_run_inputs(window: str, report_dir: Path, report_json: Path | None, r
         check_writable(report_json.parent, "--report-json")
 
 
+PATCH_HELP = (
+    "Install this, approved or not (InstallOverrideList): an advisory (ALAS..., RHSA..., USN..., "
+    "SUSE-SU...), a CVE, a KB or a package; repeat."
+)
+
+
+def _check_patches(names: list[str]) -> None:
+    from patchwave.window.named import check_names
+
+    try:
+        check_names(names)
+    except ValueError as exc:
+        raise ConfigError("--patch", "patch", None, str(exc)) from None
+
+
 def _run_window_cli(
     window: str,
     config_dir: Path,
@@ -151,12 +166,14 @@ def _run_window_cli(
     speed: float | None,
     verbose: bool,
     resume: str | None = None,
+    patches: list[str] | None = None,
 ) -> None:
     try:
         speed = _speed(speed)
         config = _validate_fleet_option(config_dir, fleet)
         config.window(window)
         _check_run_inputs(window, report_dir, report_json, resume)
+        _check_patches(patches or [])
     except PatchwaveError as exc:
         raise fail(exc) from None
     _prefect_quiet(verbose)
@@ -172,6 +189,7 @@ def _run_window_cli(
         report_json=str(report_json) if report_json else None,
         speed=speed,
         resume=resume,
+        patches=patches or None,
     )
 
 
@@ -215,11 +233,14 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     console.print(f"API calls: {calls} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
     for kind, path in paths.items():
         console.print(f"report ({kind}): {safe(path)}")
+    shown = "failed" if state.is_failed() and report.status == "succeeded" else report.status
     console.print(
-        f"[bold]{report.status}[/bold] (run {safe(report.run_id)}): "
+        f"[bold]{shown}[/bold] (run {safe(report.run_id)}): "
         + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
     )
     if state.is_failed() or report.status in ("halted", "cut_off", "aborted"):
+        if state.is_failed() and state.message:
+            err.print(state.message, highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -245,9 +266,10 @@ def run(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Pick up a run that died (its run id), from its ledger.")
     ] = None,
+    patch: Annotated[list[str] | None, typer.Option("--patch", help=PATCH_HELP)] = None,
 ) -> None:
     """Run a patch window: scan, compliance, plan, waves, report."""
-    _run_window_cli(window, config, fleet, report_dir, report_json, speed, verbose, resume)
+    _run_window_cli(window, config, fleet, report_dir, report_json, speed, verbose, resume, patch)
 
 
 @app.command()
@@ -336,9 +358,25 @@ def plan(
         cfg, handle = _open(config, fleet)
     except PatchwaveError as exc:
         raise fail(exc) from None
-    targets = select(handle.fleet.list_instances(), spec.targets)
-    ids = [t.instance_id for t in targets]
-    result = plan_window(spec, targets, handle.fleet.patch_states(ids), handle.fleet.compliance(ids))
+    from patchwave.window.named import needs_by_named, resolve_names
+
+    try:  # with named patches, a run plans by "is one missing", so the preview does too
+        source, field = f"window {spec.name}", "install_override"
+        named = (
+            resolve_names(handle.fleet, spec.install_override, source, field)
+            if spec.install_override
+            else None
+        )
+        targets = select(handle.fleet.list_instances(), spec.targets)
+        ids = [t.instance_id for t in targets]
+        needs = (
+            needs_by_named(handle.fleet, targets, named, source, field)
+            if named
+            else handle.fleet.compliance(ids)
+        )
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    result = plan_window(spec, targets, handle.fleet.patch_states(ids), needs)
     console.print(plan_table(result))
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {safe(warning)}")
@@ -397,9 +435,7 @@ def emergency(
         list[str] | None, typer.Option("--instance", "-i", help="Instance id; repeat.")
     ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE; repeat.")] = None,
-    patch: Annotated[
-        list[str] | None, typer.Option("--patch", help="Install only this patch id; repeat.")
-    ] = None,
+    patch: Annotated[list[str] | None, typer.Option("--patch", help=PATCH_HELP)] = None,
     canary: Annotated[bool, typer.Option("--canary/--no-canary", help="Patch one instance first.")] = True,
     max_concurrency: Annotated[str, typer.Option(help='"N" or "N%".')] = "10%",
     max_errors: Annotated[str, typer.Option(help='"N" or "N%".')] = "0",
@@ -586,16 +622,23 @@ def baselines_diff(config: ConfigOpt = Path("config")) -> None:
 @baselines_app.command("apply")
 def baselines_apply(config: ConfigOpt = Path("config")) -> None:
     """Create or update baselines, register patch groups and defaults; idempotent."""
-    from patchwave.aws.baselines import apply_changes, read_account
+    from patchwave.aws.baselines import BaselineCallFailed, apply_changes, read_account
     from patchwave.baselines.sync import plan_changes
 
     try:
         cfg, clients = _account(config)
         account = read_account(clients.ssm)
         changes = plan_changes(cfg.baselines, account)
+        done = apply_changes(clients.ssm, cfg.baselines, account, changes)
+    except BaselineCallFailed as exc:
+        for line in exc.done:
+            console.print(f"applied: {line}", highlight=False, markup=False)
+        for line in exc.not_done:
+            console.print(f"not applied: {line}", highlight=False, markup=False)
+        raise fail(exc) from None
     except (PatchwaveError, ValueError) as exc:
         raise fail(exc) from None
-    for line in apply_changes(clients.ssm, cfg.baselines, account, changes):
+    for line in done:
         console.print(f"applied: {line}", highlight=False, markup=False)
     console.print(f"{len(changes)} change(s) applied" if changes else "nothing to do")
 
@@ -612,9 +655,9 @@ def baselines_export(
 
     try:
         _, clients = _account(config)
+        text = yaml.safe_dump(export(clients.ssm), sort_keys=False)
     except PatchwaveError as exc:
         raise fail(exc) from None
-    text = yaml.safe_dump(export(clients.ssm), sort_keys=False)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -158,6 +158,17 @@ class ComplianceSummary:
     non_compliant_by_severity: Mapping[str, int]
 
 
+@dataclass(frozen=True)
+class ResolvedPatch:
+    """A name an operator gave (advisory, CVE, KB, package) and one thing it installs on one
+    operating system: a Linux package with its architecture, or a Windows KB id."""
+
+    name: str
+    operating_system: str
+    install_id: str
+    title: str = ""
+
+
 class Fleet(Protocol):
     """What a patch run may ask of a fleet. Every verb accepts any number of ids and chunks
     them by the API's limit itself."""
@@ -205,6 +216,18 @@ class Fleet(Protocol):
 
     def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
         """None for a healthy instance, else the reason it is not."""
+        ...
+
+    def resolve_patches(self, names: Sequence[str]) -> list[ResolvedPatch]:
+        """What each named advisory, CVE, KB or package installs, per operating system
+        (DescribeAvailablePatches); names that match nothing are simply absent."""
+        ...
+
+    def instance_patches(
+        self, instance_ids: Sequence[str], install_ids: Sequence[str]
+    ) -> dict[str, dict[str, str]]:
+        """Per instance, the reported state of each of these patches it reports
+        (DescribeInstancePatches, filtered by KBId: one call per instance)."""
         ...
 
     def api_calls(self) -> dict[str, int]:

@@ -176,7 +176,7 @@ def test_the_same_patch_group_may_serve_two_operating_systems(tmp_path: Path) ->
             "name": "UbuntuCritical",
             "operating_system": "UBUNTU",
             "patch_groups": ["Critical"],
-            "approval_rules": [{"filters": {"PRIORITY": ["Required"]}, "approve_after_days": 0}],
+            "approval_rules": [{"filters": {"PRIORITY": ["Required"]}}],
         }
     )
     config = load_config(write_config(tmp_path, baselines=data))

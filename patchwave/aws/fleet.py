@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from patchwave.aws import ec2, elbv2, s3, ssm
+from patchwave.aws import ec2, elbv2, patches, s3, ssm
 from patchwave.aws.platforms import operating_system
 from patchwave.aws.session import AwsClients
 from patchwave.clock import Clock, WallClock
@@ -33,6 +33,7 @@ from patchwave.fleet import (
     ManagedInstance,
     PatchCommand,
     PingInfo,
+    ResolvedPatch,
 )
 
 THROTTLING = frozenset(
@@ -361,6 +362,16 @@ class AwsFleet:
                 return None if 200 <= response.status < 400 else f"HTTP probe {url}: status {response.status}"
         except (urllib.error.URLError, OSError) as exc:
             return f"HTTP probe {url}: {exc}"
+
+    def resolve_patches(self, names: Sequence[str]) -> list[ResolvedPatch]:
+        """DescribeAvailablePatches (ssm:DescribeAvailablePatches), in ``aws/patches.py``."""
+        return patches.resolve(self.clients.ssm, names)
+
+    def instance_patches(
+        self, instance_ids: Sequence[str], install_ids: Sequence[str]
+    ) -> dict[str, dict[str, str]]:
+        """DescribeInstancePatches (ssm:DescribeInstancePatches), in ``aws/patches.py``."""
+        return patches.instance_patches(self.clients.ssm, instance_ids, install_ids)
 
     def api_calls(self) -> dict[str, int]:
         return dict(self.clients.counter.calls)

@@ -2,10 +2,12 @@
 applies to an instance.
 
 Semantics follow Patch Manager:
+- a patch outside the baseline's global filters is approved by no rule;
 - a rule approves a patch when every filter matches ('*' matches anything) and the patch is old
   enough (release date + approve_after_days <= date, in UTC days) or released on or before
-  approve_until_date; on Amazon Linux, RHEL and SUSE a rule approves only security patches
-  unless enable_non_security is set;
+  approve_until_date (Debian and Ubuntu rules take no delay: approved once released); on
+  Amazon Linux, RHEL and SUSE a rule approves only security patches unless
+  enable_non_security is set;
 - approved_patches add patches by pattern; rejected_patches always win;
 - under BLOCK, a patch that depends on a rejected one is rejected too (it could not install
   without it); under ALLOW_AS_DEPENDENCY the rejected package may come in as a dependency and
@@ -29,7 +31,9 @@ import yaml
 from patchwave.baselines.catalog import Patch
 from patchwave.config.baselines import COMPLIANCE_LEVELS, ApprovalRule, Baseline, BaselinesFile
 
-NON_SECURITY_FILTERED = frozenset({"AMAZON_LINUX_2023", "AMAZON_LINUX_2", "REDHAT_ENTERPRISE_LINUX", "SUSE"})
+NON_SECURITY_FILTERED = frozenset(
+    {"AMAZON_LINUX_2023", "AMAZON_LINUX_2", "AMAZON_LINUX", "REDHAT_ENTERPRISE_LINUX", "SUSE"}
+)
 
 
 @dataclass(frozen=True)
@@ -60,16 +64,20 @@ def _matches_any(patterns: Iterable[str], patch: Patch) -> str | None:
     return None
 
 
+def filters_match(filters: dict[str, list[str]], patch: Patch) -> bool:
+    return all("*" in values or patch.attribute(key) in values for key, values in filters.items())
+
+
 def rule_approves(rule: ApprovalRule, os_name: str, patch: Patch, on: dt.date) -> bool:
-    for key, values in rule.filters.items():
-        if "*" not in values and patch.attribute(key) not in values:
-            return False
+    if not filters_match(rule.filters, patch):
+        return False
     if os_name in NON_SECURITY_FILTERED and not patch.security and not rule.enable_non_security:
         return False
     if rule.approve_after_days is not None:
         return patch.release_date + dt.timedelta(days=rule.approve_after_days) <= on
-    assert rule.approve_until_date is not None
-    return patch.release_date <= rule.approve_until_date
+    if rule.approve_until_date is not None:
+        return patch.release_date <= rule.approve_until_date
+    return patch.release_date <= on  # Debian/Ubuntu: approved once released
 
 
 def most_severe(levels: Iterable[str]) -> str:
@@ -81,11 +89,15 @@ def evaluate(baseline: Baseline, patches: Sequence[Patch], on: dt.date) -> list[
     """One verdict per patch of the catalog, in catalog order."""
     verdicts: dict[str, Verdict] = {}
     for patch in patches:
-        levels = [
-            rule.compliance_level
-            for rule in baseline.approval_rules
-            if rule_approves(rule, baseline.operating_system, patch, on)
-        ]
+        levels = (
+            [
+                rule.compliance_level
+                for rule in baseline.approval_rules
+                if rule_approves(rule, baseline.operating_system, patch, on)
+            ]
+            if filters_match(baseline.global_filters, patch)
+            else []
+        )
         reasons = [f"rule(s) approve at {most_severe(levels)}"] if levels else []
         if _matches_any(baseline.approved_patches, patch):
             levels.append(baseline.approved_patches_compliance_level)

@@ -11,14 +11,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from patchwave.baselines.catalog import FILTER_KEYS, OPERATING_SYSTEMS
+from patchwave.baselines.catalog import FILTER_KEYS, NO_APPROVAL_DELAY, OPERATING_SYSTEMS
 
 OperatingSystem = Literal[
     "AMAZON_LINUX_2023",
     "AMAZON_LINUX_2",
+    "AMAZON_LINUX",
     "REDHAT_ENTERPRISE_LINUX",
     "SUSE",
     "UBUNTU",
+    "DEBIAN",
     "WINDOWS",
 ]
 ComplianceLevel = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNSPECIFIED"]
@@ -31,6 +33,7 @@ COMPLIANCE_LEVELS: tuple[str, ...] = (
     "UNSPECIFIED",
 )
 RejectedAction = Literal["ALLOW_AS_DEPENDENCY", "BLOCK"]
+ComplianceStatus = Literal["COMPLIANT", "NON_COMPLIANT"]
 
 assert set(OPERATING_SYSTEMS) == set(OperatingSystem.__args__)  # type: ignore[attr-defined]
 
@@ -46,7 +49,7 @@ class ApprovalRule(Strict):
 
     filters: dict[str, list[str]] = Field(
         description="Filter key (PRODUCT, CLASSIFICATION, SEVERITY, MSRC_SEVERITY, "
-        "PRODUCT_FAMILY, PRIORITY, SECTION) to accepted values; '*' accepts any value."
+        "PRODUCT_FAMILY, PATCH_SET, PRIORITY, SECTION) to accepted values; '*' accepts any value."
     )
     approve_after_days: int | None = Field(default=None, ge=0, le=360)
     approve_until_date: dt.date | None = None
@@ -65,9 +68,30 @@ class ApprovalRule(Strict):
 
     @model_validator(mode="after")
     def _one_approval_clock(self) -> ApprovalRule:
-        if (self.approve_after_days is None) == (self.approve_until_date is None):
-            raise ValueError("give exactly one of approve_after_days or approve_until_date")
+        if self.approve_after_days is not None and self.approve_until_date is not None:
+            raise ValueError("give exactly one of approve_after_days or approve_until_date, not both")
         return self
+
+    @property
+    def has_delay(self) -> bool:
+        return self.approve_after_days is not None or self.approve_until_date is not None
+
+
+class PatchSource(Strict):
+    """An alternative package repository for Linux patching (Sources in CreatePatchBaseline)."""
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_\-.]{3,50}$")
+    products: list[str] = Field(min_length=1, max_length=20)
+    configuration: str = Field(min_length=1, max_length=1024)
+
+
+def _check_filters(where: str, os_name: str, filters: dict[str, list[str]]) -> None:
+    allowed = FILTER_KEYS[os_name]
+    for key in filters:
+        if key not in allowed:
+            raise ValueError(
+                f"{where}: key {key!r} is not a filter for {os_name} (allowed: {', '.join(sorted(allowed))})"
+            )
 
 
 class Baseline(Strict):
@@ -76,25 +100,42 @@ class Baseline(Strict):
     name: str = Field(pattern=r"^[a-zA-Z0-9_\-.]{3,128}$")
     operating_system: OperatingSystem
     description: str = ""
+    global_filters: dict[str, list[str]] = Field(
+        default_factory=dict, description="Filters every patch must pass (GlobalFilters)."
+    )
     approval_rules: list[ApprovalRule] = Field(default_factory=list, max_length=10)
     approved_patches: list[str] = Field(default_factory=list)
     approved_patches_compliance_level: ComplianceLevel = "UNSPECIFIED"
     approved_patches_enable_non_security: bool = False
     rejected_patches: list[str] = Field(default_factory=list)
     rejected_patches_action: RejectedAction = "ALLOW_AS_DEPENDENCY"
+    sources: list[PatchSource] = Field(default_factory=list, max_length=20)
+    available_security_updates_compliance_status: ComplianceStatus | None = Field(
+        default=None,
+        description="Windows only: the state of security patches available but not approved.",
+    )
     patch_groups: list[str] = Field(default_factory=list)
     default_for_os: bool = False
 
     @model_validator(mode="after")
-    def _filters_fit_the_os(self) -> Baseline:
-        allowed = FILTER_KEYS[self.operating_system]
+    def _fits_the_os(self) -> Baseline:
+        os_name = self.operating_system
+        _check_filters("global_filters", os_name, self.global_filters)
         for index, rule in enumerate(self.approval_rules):
-            for key in rule.filters:
-                if key not in allowed:
-                    raise ValueError(
-                        f"approval_rules[{index}].filters: key {key!r} is not a filter for "
-                        f"{self.operating_system} (allowed: {', '.join(sorted(allowed))})"
-                    )
+            _check_filters(f"approval_rules[{index}].filters", os_name, rule.filters)
+            if os_name in NO_APPROVAL_DELAY and rule.has_delay:
+                raise ValueError(
+                    f"approval_rules[{index}]: {os_name} rules take no approve_after_days or "
+                    "approve_until_date (Patch Manager approves Debian and Ubuntu patches on release)"
+                )
+            if os_name not in NO_APPROVAL_DELAY and not rule.has_delay:
+                raise ValueError(
+                    f"approval_rules[{index}]: give exactly one of approve_after_days or approve_until_date"
+                )
+        if os_name != "WINDOWS" and self.available_security_updates_compliance_status is not None:
+            raise ValueError("available_security_updates_compliance_status applies to WINDOWS baselines only")
+        if os_name == "WINDOWS" and self.sources:
+            raise ValueError("sources (alternative repositories) apply to Linux baselines only")
         return self
 
 

@@ -15,6 +15,7 @@ from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
+from patchwave.window.named import check_names
 from patchwave.window.ratespec import parse_rate
 
 PATCH_GROUP_TAG_KEYS = ("Patch Group", "PatchGroup")
@@ -174,7 +175,10 @@ class Window(Strict):
     reboot: RebootMode = "if_needed"
     reboot_concurrency: str = Field(default="10%", description="Controlled reboots at once.")
     install_override: list[str] = Field(
-        default_factory=list, description="Install only these patch ids (InstallOverrideList)."
+        default_factory=list,
+        description="Install only these (InstallOverrideList), approved or not: advisory ids "
+        "(ALAS..., RHSA..., USN..., SUSE-SU...), CVE ids, KB ids or package names; resolved per "
+        "operating system to packages (name.arch) or KB ids before the run touches an instance.",
     )
     health_check: bool = True
     count_undelivered_as_errors: bool = Field(
@@ -195,6 +199,11 @@ class Window(Strict):
     @classmethod
     def _reboot_rate(cls, value: str) -> str:
         return check_rate(value)
+
+    @field_validator("install_override")
+    @classmethod
+    def _named_patches(cls, names: list[str]) -> list[str]:
+        return check_names(names)
 
     @model_validator(mode="after")
     def _coherent(self) -> Window:

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from patchwave.fleet import PatchCommand
+from patchwave.sim.emulator_patches import NamedPatchesEmulation
 from patchwave.sim.fleet import PATCH_DOCUMENT, SimulatedFleet
 from patchwave.sim.records import SimCommand
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 PLATFORMS = {
     "AMAZON_LINUX_2023": ("Linux", "Amazon Linux", "2023", "Linux/UNIX"),
     "AMAZON_LINUX_2": ("Linux", "Amazon Linux", "2", "Linux/UNIX"),
+    "AMAZON_LINUX": ("Linux", "Amazon Linux AMI", "2018.03", "Linux/UNIX"),
+    "DEBIAN": ("Linux", "Debian GNU/Linux", "12", "Linux/UNIX"),
     "UBUNTU": ("Linux", "Ubuntu", "22.04", "Linux/UNIX"),
     "WINDOWS": ("Windows", "Microsoft Windows Server 2022 Datacenter", "10.0.20348", "Windows"),
     "REDHAT_ENTERPRISE_LINUX": ("Linux", "Red Hat Enterprise Linux", "9.4", "Red Hat Enterprise Linux"),
@@ -101,7 +104,7 @@ def _page(operation: str, items: list[Any], params: dict[str, Any], key: str) ->
     return answer
 
 
-class Emulator:
+class Emulator(NamedPatchesEmulation):
     def __init__(self, sim: SimulatedFleet, document: str = PATCH_DOCUMENT) -> None:
         self.sim = sim
         self.document = document
@@ -282,6 +285,7 @@ class Emulator:
             reboot_option=parameters.get("RebootOption", ["RebootIfNeeded"])[0],
             snapshot_id=parameters.get("SnapshotId", [""])[0],
             run_id="emulated",
+            install_override=self.override_ids(parameters),
             timeout_seconds=params.get("TimeoutSeconds", 600),
         )
         command_id = self.sim.start_command(command, now, comment)

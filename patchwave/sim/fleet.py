@@ -35,9 +35,10 @@ from patchwave.fleet import (
     ManagedInstance,
     PatchCommand,
     PingInfo,
+    ResolvedPatch,
     chunks,
 )
-from patchwave.sim import draws, state_file
+from patchwave.sim import draws, patches, state_file
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.records import (
     EXECUTION_TIMEOUT,
@@ -712,6 +713,31 @@ class SimulatedFleet:
                 seed, behaviour.health_failure_rate, instance_id, "health"
             )
             result[instance_id] = "health check failed: service not responding" if bad else None
+        return result
+
+    def resolve_patches(self, names: Sequence[str]) -> list[ResolvedPatch]:
+        with self._lock:
+            found, calls = patches.resolve(names)
+            self._call("DescribeAvailablePatches", calls)
+            return found
+
+    def instance_patches(
+        self, instance_ids: Sequence[str], install_ids: Sequence[str]
+    ) -> dict[str, dict[str, str]]:
+        with self._lock:
+            self._call("DescribeInstancePatches", len(instance_ids))
+            return self.instance_patches_of(instance_ids, install_ids, self._advance())
+
+    def instance_patches_of(
+        self, instance_ids: Sequence[str], install_ids: Sequence[str], now: dt.datetime
+    ) -> dict[str, dict[str, str]]:
+        """Patch states by install id, uncharged (the emulator charges its own requests)."""
+        result: dict[str, dict[str, str]] = {}
+        for iid in (i for i in instance_ids if i in self._instances):
+            inst = self._instances[iid]
+            baseline = self._baseline(inst)
+            verdicts = self._verdicts_for(baseline, self._reported[iid][0].snapshot_id, now)
+            result[iid] = patches.reported_states(inst.inventory, verdicts, baseline, install_ids)
         return result
 
     def api_calls(self) -> dict[str, int]:

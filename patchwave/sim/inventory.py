@@ -36,9 +36,12 @@ class Inventory:
         override: Sequence[str] = (),
     ) -> list[Patch]:
         """What an Install would put on: installable (approved, not rejected) applicable
-        patches not yet present, limited to the override list when one is given; under
-        ALLOW_AS_DEPENDENCY, plus the rejected patches they depend on."""
+        patches not yet present; with an override list (install ids: name.arch or KB), the
+        applicable patches it names instead, whether the baseline approves them or not, as
+        InstallOverrideList does (a rejected one still never installs: patchwave's safety
+        rule); under ALLOW_AS_DEPENDENCY, plus the rejected patches they depend on."""
         by_id = {v.patch.id: v for v in verdicts}
+        named = set(override)
         chosen: list[Patch] = []
         for verdict in verdicts:
             patch = verdict.patch
@@ -46,7 +49,10 @@ class Inventory:
                 continue
             if self.present.get(patch.id) == PENDING_REBOOT:
                 continue
-            if not verdict.installable or (override and patch.id not in override):
+            if named:
+                if verdict.rejected or not named.intersection(patch.install_ids()):
+                    continue
+            elif not verdict.installable:
                 continue
             chosen.append(patch)
         if baseline.rejected_patches_action == "ALLOW_AS_DEPENDENCY":
@@ -67,8 +73,12 @@ class Inventory:
                 self.present[patch_id] = INSTALLED
 
 
-def patch_state_of(inventory: Inventory, verdict: Verdict, action: str) -> str | None:
-    """The reported state of one patch, or None when it is not reported at all."""
+def patch_state_of(
+    inventory: Inventory, verdict: Verdict, action: str, available_security: str | None = None
+) -> str | None:
+    """The reported state of one patch, or None when it is not reported at all. A Windows
+    baseline with AvailableSecurityUpdatesComplianceStatus reports an applicable security patch
+    it does not approve as AVAILABLE_SECURITY_UPDATE (non-compliant when set to NON_COMPLIANT)."""
     patch = verdict.patch
     state = inventory.present.get(patch.id)
     if patch.id not in inventory.applicable:
@@ -81,7 +91,11 @@ def patch_state_of(inventory: Inventory, verdict: Verdict, action: str) -> str |
         if verdict.rejected:
             return "INSTALLED_REJECTED" if action == "BLOCK" else "INSTALLED_OTHER"
         return "INSTALLED" if verdict.approved else "INSTALLED_OTHER"
-    return "MISSING" if verdict.installable else None
+    if verdict.installable:
+        return "MISSING"
+    if available_security is not None and patch.security and not verdict.rejected:
+        return "AVAILABLE_SECURITY_UPDATE"
+    return None
 
 
 NON_COMPLIANT = frozenset({"INSTALLED_PENDING_REBOOT", "INSTALLED_REJECTED", "MISSING", "FAILED"})
@@ -100,12 +114,13 @@ def report(
     states: Counter[str] = Counter()
     by_severity: Counter[str] = Counter()
     critical = security = other = 0
+    available = baseline.available_security_updates_compliance_status
     for verdict in verdicts:
-        state = patch_state_of(inventory, verdict, baseline.rejected_patches_action)
+        state = patch_state_of(inventory, verdict, baseline.rejected_patches_action, available)
         if state is None:
             continue
         states[state] += 1
-        if state in NON_COMPLIANT:
+        if state in NON_COMPLIANT or (state == "AVAILABLE_SECURITY_UPDATE" and available == "NON_COMPLIANT"):
             level = "UNSPECIFIED" if state == "INSTALLED_REJECTED" else verdict.compliance_level
             by_severity[level] += 1
             if level == "CRITICAL":

@@ -7,10 +7,11 @@ everything a scheduled window guarantees holds for it too.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
 from patchwave.config.windows import RebootMode, Targets, Window, check_rate
+from patchwave.window.named import check_names
 
 
 class EmergencyRequest(Strict):
@@ -19,7 +20,9 @@ class EmergencyRequest(Strict):
     tags: dict[str, list[str]] = Field(default_factory=dict, description="...or those with these tags.")
     patches: list[str] = Field(
         default_factory=list,
-        description="Install only these patch ids (InstallOverrideList); empty: the baseline's.",
+        description="Install only these, approved or not (InstallOverrideList): advisory ids "
+        "(ALAS..., RHSA..., USN..., SUSE-SU...), CVE ids, KB ids or package names; empty: what the "
+        "baseline approves.",
     )
     canary: bool = Field(default=True, description="Patch one canary instance first.")
     canary_count: int = Field(default=1, ge=1, le=100)
@@ -27,6 +30,11 @@ class EmergencyRequest(Strict):
     max_errors: str = Field(default="0", description='"N" or "N%" tolerated after the canary.')
     reboot: RebootMode = "if_needed"
     duration_hours: int = Field(default=8, ge=1, le=24)
+
+    @field_validator("patches")
+    @classmethod
+    def _named(cls, patches: list[str]) -> list[str]:
+        return check_names(patches)
 
     @model_validator(mode="after")
     def _valid(self) -> EmergencyRequest:

@@ -39,6 +39,7 @@ from patchwave.clock import Clock
 from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation, PatchCommand
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
+from patchwave.window.named import NamedPatches, override_groups, verify_named, wanted_for
 from patchwave.window.outcomes import (
     ERRORS,
     RETRYABLE,
@@ -66,6 +67,7 @@ class WaveSettings:
     reboot: str = "if_needed"  # if_needed | never | controlled
     reboot_concurrency: str = "10%"
     install_override: tuple[str, ...] = ()
+    named: NamedPatches | None = None  # the override resolved per operating system
     install_timeout: dt.timedelta = dt.timedelta(minutes=120)
     scan_timeout: dt.timedelta = dt.timedelta(minutes=30)
     reboot_timeout: dt.timedelta = dt.timedelta(minutes=20)
@@ -425,15 +427,21 @@ class WaveRunner:
         deadline = now + settings.install_timeout
         if settings.reboot == "if_needed":
             deadline += settings.reboot_timeout
-        sent = self.tracker.send(
-            batch,
-            operation="Install",
-            reboot_option=reboot_option,
-            snapshot_id=settings.snapshot_id,
-            run_id=settings.run_id,
-            deadline=deadline,
-            install_override=settings.install_override,
-        )
+        sent = [  # one command per set of named patches (one InstallOverrideList per platform group)
+            tracked
+            for ids, override in override_groups(
+                settings.named, settings.install_override, self._platforms(batch), batch
+            )
+            for tracked in self.tracker.send(
+                ids,
+                operation="Install",
+                reboot_option=reboot_option,
+                snapshot_id=settings.snapshot_id,
+                run_id=settings.run_id,
+                deadline=deadline,
+                install_override=override,
+            )
+        ]
         for tracked in sent:
             self._record_send(tracked)
             for instance_id in tracked.members:
@@ -640,6 +648,15 @@ class WaveRunner:
         if scanned:
             self._await_states(scanned, "Scan")
 
+    def _platforms(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        wanted = set(instance_ids)
+        return {m.instance_id: m.platform for m in self.wave.members if m.instance_id in wanted}
+
+    def _named_problems(self, instance_ids: list[str], allow_pending: bool) -> dict[str, list[str]]:
+        s = self.settings
+        wanted = wanted_for(s.named, s.install_override, self._platforms(instance_ids), instance_ids)
+        return verify_named(self.fleet, wanted, allow_pending)
+
     def _await_states(self, finished: list[tuple[str, dt.datetime]], operation: str) -> None:
         now = self.clock.now()
         for iid, sent_at in finished:
@@ -695,12 +712,14 @@ class WaveRunner:
     def _verify(self, instance_ids: list[str], states: dict[str, InstancePatchState]) -> None:
         passed: list[str] = []
         allow_pending = self.settings.reboot == "never"
+        named = self.settings.named is not None or bool(self.settings.install_override)
+        named_problems = self._named_problems(instance_ids, allow_pending) if named else {}
         for iid in instance_ids:
             state = states[iid]
             problems = []
-            if state.missing and not self.settings.install_override:
-                # with an override list only the named patches were asked for
+            if state.missing and not named:  # with named patches, each of those must be installed
                 problems.append(f"{state.missing} approved patch(es) still missing")
+            problems.extend(named_problems.get(iid, []))
             if state.failed:
                 problems.append(f"{state.failed} patch(es) failed")
             if state.installed_pending_reboot and not allow_pending:
