@@ -11,6 +11,9 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.pop("PREFECT_API_URL", None)
+# Child processes (killed-and-resumed runs) start Prefect's temporary server of their own; on a
+# loaded 2-core machine that takes longer than Prefect's default 20 seconds.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
