@@ -35,7 +35,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def benchmark_spec(instances: int, seed: int, preset: str = "default") -> FleetSpec:
+def benchmark_spec(
+    instances: int, seed: int, preset: str = "default", overrides: dict[str, Any] | None = None
+) -> FleetSpec:
     offline = max(1, instances // 100)
     online = instances - offline
     platforms = ("AMAZON_LINUX_2023", "AMAZON_LINUX_2", "UBUNTU", "WINDOWS", "REDHAT_ENTERPRISE_LINUX")
@@ -72,6 +74,7 @@ def benchmark_spec(instances: int, seed: int, preset: str = "default") -> FleetS
                 "api_latency_ms": 80,
                 "throttling": {"enabled": True, "rate_per_second": 5, "burst": 20, "per_api": API_RATES},
                 **PRESETS[preset],
+                **(overrides or {}),
             },
         }
     )

@@ -18,6 +18,7 @@ prints a table and writes benchmarks/results/<fleet>-<preset>-<instances>.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -184,6 +185,27 @@ class _WaveCalls:
         WaveRunner.run = self._original  # type: ignore[method-assign]
 
 
+class _PollBudget:
+    """Every wave runner's polling policy with another idle budget (the trade-off sweep)."""
+
+    def __init__(self, idle_budget: float | None) -> None:
+        self.idle_budget = idle_budget
+
+    def __enter__(self) -> _PollBudget:
+        from patchwave.window import runner
+        from patchwave.window.polling import PollPolicy
+
+        self._original = runner.PollPolicy
+        if self.idle_budget is not None:
+            runner.PollPolicy = functools.partial(PollPolicy, idle_budget=self.idle_budget)  # type: ignore[misc]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        from patchwave.window import runner
+
+        runner.PollPolicy = self._original  # type: ignore[misc]
+
+
 def run(
     instances: int,
     seed: int,
@@ -194,7 +216,10 @@ def run(
     preset: str = "default",
     dispatch_delay: float = 2.0,
     poll_every: float = 60.0,
+    behaviour: dict[str, Any] | None = None,
+    idle_budget: float | None = None,
 ) -> dict[str, Any]:
+    """One window, measured. ``behaviour`` overrides the preset's fleet behaviour (for tests)."""
     _prefect_env()
     from prefect import flow, get_client
 
@@ -207,9 +232,10 @@ def run(
     from patchwave.connect import FleetHandle
     from patchwave.sim.fleet import SimulatedFleet
     from patchwave.state.sqlite_leases import SqliteLeases
+    from patchwave.window.polling import PollPolicy
 
     config = load_config(Path(__file__).resolve().parent.parent / "config")
-    spec = benchmark_spec(instances, seed, preset)
+    spec = benchmark_spec(instances, seed, preset, behaviour)
     win = window_for(instances, shares)
     workdir = Path(tempfile.mkdtemp(prefix="patchwave-bench-"))
 
@@ -235,7 +261,7 @@ def run(
     def bench() -> Any:
         return run_window(handle, win, report_dir=str(workdir / "reports"))
 
-    with TreeMemory(me) as memory, _WaveCalls() as wave_calls:
+    with TreeMemory(me) as memory, _WaveCalls() as wave_calls, _PollBudget(idle_budget):
         others = [p for p in tree(me) if p != me]
         others_cpu0 = sum(cpu_seconds(p) for p in others)
         cpu0, wall0, virtual0 = time.process_time(), time.perf_counter(), clock.now()
@@ -291,6 +317,7 @@ def run(
         / instances,
         "ssm_native_calls": dict(native_calls),
         "ssm_native_calls_per_instance": sum(native_calls.values()) / instances,
+        "poll_idle_budget": idle_budget if idle_budget is not None else PollPolicy().idle_budget,
         "ssm_native_assumptions": {"dispatch_delay_s": dispatch_delay, "poll_every_s": poll_every},
         "throttled_waits": dict(sim.throttled),
         "cpu_seconds": {
@@ -351,7 +378,8 @@ def print_table(result: dict[str, Any]) -> None:
         f"window {_hm(result['window_seconds'])} (ideal {_hm(result['ideal_window_seconds'])}): "
         f"efficiency {_f(result['window_efficiency'])}; waves {_hm(result['wave_seconds'])}: efficiency "
         f"{_f(result['wave_efficiency'])}; Run Command's own rate control "
-        f"{_hm(result['ssm_native_wave_seconds'])} (waves / it {_f(result['wave_seconds_over_ssm_native'])})\n"
+        f"{_hm(result['ssm_native_wave_seconds'])} "
+        f"(waves / it {_f(result['wave_seconds_over_ssm_native'])})\n"
         f"SSM calls per instance {result['api_calls_per_instance']:.3f} ({result['fleet']} count; in waves "
         f"{result['ssm_calls_in_waves_per_instance']:.3f}; Run Command's own "
         f"{result['ssm_native_calls_per_instance']:.3f})\n"
@@ -378,6 +406,7 @@ def _one(args: argparse.Namespace, shares: tuple[int, ...]) -> int:
         preset=preset,
         dispatch_delay=args.native_dispatch_seconds,
         poll_every=args.native_poll_seconds,
+        idle_budget=args.idle_budget,
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
@@ -385,10 +414,16 @@ def _one(args: argparse.Namespace, shares: tuple[int, ...]) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        """Bad input: one line naming the option and value, exit 2, nothing run."""
+        self.exit(2, f"benchmarks.window: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.fleet import PRESETS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--instances", type=int, default=10_000)
@@ -399,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--waves", default=",".join(map(str, WAVE_SHARES)), help="wave shares in percent")
     parser.add_argument("--native-dispatch-seconds", type=float, default=2.0)
     parser.add_argument("--native-poll-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--idle-budget", type=float, default=None, help="polling: idle slot-seconds one poll is worth"
+    )
     parser.add_argument("--name", default=None, help="results/<name>.json (one fleet and preset)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -413,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--waves {args.waves!r}: shares must be positive and add up to 100")
     if args.native_dispatch_seconds < 0 or args.native_poll_seconds <= 0:
         parser.error("--native-dispatch-seconds must be >= 0 and --native-poll-seconds > 0")
+    if args.idle_budget is not None and args.idle_budget <= 0:
+        parser.error(f"--idle-budget {args.idle_budget}: must be positive")
     fleets = FLEETS if args.fleet == "both" else (args.fleet,)
     presets = tuple(PRESETS) if args.preset == "all" else (args.preset,)
     if len(fleets) * len(presets) == 1:
@@ -427,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
             command += ["--instances", str(args.instances), "--seed", str(args.seed), "--waves", args.waves]
             command += ["--native-dispatch-seconds", str(args.native_dispatch_seconds)]
             command += ["--native-poll-seconds", str(args.native_poll_seconds)]
+            if args.idle_budget is not None:
+                command += ["--idle-budget", str(args.idle_budget)]
             worst = max(worst, subprocess.run(command, check=False).returncode)
     return worst
 
