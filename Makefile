@@ -23,8 +23,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check patchwave flows tasks deployments tests benchmarks
 	$(BIN)/mypy patchwave flows tasks
 
+# make bench [BENCH_INSTANCES=10000] [BENCH_PRESET=default|heavy-tail|failures|stuck|all]
+#            [BENCH_FLEET=both|aws|sim] [BENCH_SEED=2026] [BENCH_ARGS="--idle-budget 200"]
+BENCH_INSTANCES ?= 10000
+BENCH_PRESET    ?= default
+BENCH_FLEET     ?= both
+BENCH_SEED      ?= 2026
+BENCH_ARGS      ?=
+
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.window
+	$(BIN)/python -m benchmarks.window --instances $(BENCH_INSTANCES) --preset $(BENCH_PRESET) \
+		--fleet $(BENCH_FLEET) --seed $(BENCH_SEED) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .prefect-home reports

@@ -54,6 +54,15 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
+def _name(pid: int) -> str:
+    """The command line, shortened: enough to tell the flow process from Prefect's server."""
+    try:
+        words = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    return " ".join(w.decode(errors="replace") for w in words[:6] if w)[:120]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (all its threads), 0 if it is gone."""
     try:
@@ -70,6 +79,7 @@ class TreeMemory:
         self.pid = pid or os.getpid()
         self.interval = interval
         self.peaks_kb: dict[int, int] = {}
+        self.names: dict[int, str] = {}
         self.sampled_peak_kb = 0
         self.cpu_seconds = 0.0  # the sampler's own CPU, not the orchestrator's
         self._stop = threading.Event()
@@ -82,6 +92,8 @@ class TreeMemory:
             peak = _status_kb(pid, "VmHWM")
             if peak:
                 self.peaks_kb[pid] = max(self.peaks_kb.get(pid, 0), peak)
+                if pid not in self.names:
+                    self.names[pid] = _name(pid)
         self.sampled_peak_kb = max(self.sampled_peak_kb, total)
 
     def _loop(self) -> None:
@@ -107,6 +119,9 @@ class TreeMemory:
     @property
     def processes(self) -> int:
         return len(self.peaks_kb)
+
+    def by_process_mb(self) -> dict[str, float]:
+        return {f"{pid} {self.names.get(pid, '?')}": kb / 1024 for pid, kb in self.peaks_kb.items()}
 
 
 class CpuMeter:

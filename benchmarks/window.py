@@ -18,6 +18,7 @@ prints a table and writes benchmarks/results/<fleet>-<preset>-<instances>.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -331,6 +332,7 @@ def run(
         "wall_seconds": wall,
         "tree_sampled_peak_rss_mb": memory.sampled_peak_kb / 1024,
         "tree_processes": memory.processes,
+        "tree_peak_rss_by_process_mb": memory.by_process_mb(),
         "leases": "sqlite",
         "outcomes": {k: v for k, v in report.totals.items() if v},
         "status": report.status,
@@ -397,7 +399,23 @@ def print_table(result: dict[str, Any]) -> None:
 def _one(args: argparse.Namespace, shares: tuple[int, ...]) -> int:
     fleet, preset = args.fleet, args.preset
     name = args.name or f"{fleet}-{preset}-{args.instances}"
-    result = run(
+    _prefect_env()
+    with contextlib.ExitStack() as stack:
+        if not os.environ.get("PREFECT_API_URL") and args.prefect_server == "beside":
+            from benchmarks.server import prefect_server
+
+            stack.enter_context(prefect_server(os.environ["PREFECT_HOME"]))
+        result = _measured(args, shares, name)
+    result["prefect_server"] = args.prefect_server
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    print_table(result)
+    return 0
+
+
+def _measured(args: argparse.Namespace, shares: tuple[int, ...], name: str) -> dict[str, Any]:
+    fleet, preset = args.fleet, args.preset
+    return run(
         args.instances,
         args.seed,
         shares,
@@ -408,10 +426,6 @@ def _one(args: argparse.Namespace, shares: tuple[int, ...]) -> int:
         poll_every=args.native_poll_seconds,
         idle_budget=args.idle_budget,
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
-    print_table(result)
-    return 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -436,6 +450,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--native-poll-seconds", type=float, default=60.0)
     parser.add_argument(
         "--idle-budget", type=float, default=None, help="polling: idle slot-seconds one poll is worth"
+    )
+    parser.add_argument(
+        "--prefect-server",
+        default="beside",
+        choices=["beside", "temporary"],
+        help="beside: a Prefect server child process, as deployed (default); temporary: the one "
+        "Prefect starts from inside the flow process",
     )
     parser.add_argument("--name", default=None, help="results/<name>.json (one fleet and preset)")
     args = parser.parse_args(argv)
@@ -467,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
             command += ["--instances", str(args.instances), "--seed", str(args.seed), "--waves", args.waves]
             command += ["--native-dispatch-seconds", str(args.native_dispatch_seconds)]
             command += ["--native-poll-seconds", str(args.native_poll_seconds)]
+            command += ["--prefect-server", args.prefect_server]
             if args.idle_budget is not None:
                 command += ["--idle-budget", str(args.idle_budget)]
             worst = max(worst, subprocess.run(command, check=False).returncode)
