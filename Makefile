@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/mypy patchwave flows tasks
 
 # make bench [BENCH_INSTANCES=10000] [BENCH_PRESET=default|heavy-tail|failures|stuck|all]
-#            [BENCH_FLEET=both|aws|sim] [BENCH_SEED=2026] [BENCH_ARGS="--idle-budget 200"]
+#            [BENCH_FLEET=both|aws|sim] [BENCH_SEED=2026] [BENCH_ARGS="--poll-worth 1"]
 BENCH_INSTANCES ?= 10000
 BENCH_PRESET    ?= default
 BENCH_FLEET     ?= both

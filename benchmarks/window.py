@@ -186,19 +186,21 @@ class _WaveCalls:
         WaveRunner.run = self._original  # type: ignore[method-assign]
 
 
-class _PollBudget:
-    """Every wave runner's polling policy with another idle budget (the trade-off sweep)."""
+class _PollWorth:
+    """Every wave runner's polling policy with another worth of a poll (the trade-off sweep)."""
 
-    def __init__(self, idle_budget: float | None) -> None:
-        self.idle_budget = idle_budget
+    def __init__(self, worth: float | None) -> None:
+        self.worth = worth
 
-    def __enter__(self) -> _PollBudget:
+    def __enter__(self) -> _PollWorth:
         from patchwave.window import runner
         from patchwave.window.polling import PollPolicy
 
         self._original = runner.PollPolicy
-        if self.idle_budget is not None:
-            runner.PollPolicy = functools.partial(PollPolicy, idle_budget=self.idle_budget)  # type: ignore[misc]
+        if self.worth is not None:
+            runner.PollPolicy = functools.partial(  # type: ignore[misc]
+                PollPolicy, wave_seconds_per_poll=self.worth
+            )
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -218,7 +220,7 @@ def run(
     dispatch_delay: float = 2.0,
     poll_every: float = 60.0,
     behaviour: dict[str, Any] | None = None,
-    idle_budget: float | None = None,
+    poll_worth: float | None = None,
 ) -> dict[str, Any]:
     """One window, measured. ``behaviour`` overrides the preset's fleet behaviour (for tests)."""
     _prefect_env()
@@ -262,7 +264,7 @@ def run(
     def bench() -> Any:
         return run_window(handle, win, report_dir=str(workdir / "reports"))
 
-    with TreeMemory(me) as memory, _WaveCalls() as wave_calls, _PollBudget(idle_budget):
+    with TreeMemory(me) as memory, _WaveCalls() as wave_calls, _PollWorth(poll_worth):
         others = [p for p in tree(me) if p != me]
         others_cpu0 = sum(cpu_seconds(p) for p in others)
         cpu0, wall0, virtual0 = time.process_time(), time.perf_counter(), clock.now()
@@ -318,7 +320,7 @@ def run(
         / instances,
         "ssm_native_calls": dict(native_calls),
         "ssm_native_calls_per_instance": sum(native_calls.values()) / instances,
-        "poll_idle_budget": idle_budget if idle_budget is not None else PollPolicy().idle_budget,
+        "poll_wave_seconds_per_poll": poll_worth or PollPolicy().wave_seconds_per_poll,
         "ssm_native_assumptions": {"dispatch_delay_s": dispatch_delay, "poll_every_s": poll_every},
         "throttled_waits": dict(sim.throttled),
         "cpu_seconds": {
@@ -424,7 +426,7 @@ def _measured(args: argparse.Namespace, shares: tuple[int, ...], name: str) -> d
         preset=preset,
         dispatch_delay=args.native_dispatch_seconds,
         poll_every=args.native_poll_seconds,
-        idle_budget=args.idle_budget,
+        poll_worth=args.poll_worth,
     )
 
 
@@ -449,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--native-dispatch-seconds", type=float, default=2.0)
     parser.add_argument("--native-poll-seconds", type=float, default=60.0)
     parser.add_argument(
-        "--idle-budget", type=float, default=None, help="polling: idle slot-seconds one poll is worth"
+        "--poll-worth", type=float, default=None, help="polling: the wave seconds one poll is worth"
     )
     parser.add_argument(
         "--prefect-server",
@@ -472,8 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--waves {args.waves!r}: shares must be positive and add up to 100")
     if args.native_dispatch_seconds < 0 or args.native_poll_seconds <= 0:
         parser.error("--native-dispatch-seconds must be >= 0 and --native-poll-seconds > 0")
-    if args.idle_budget is not None and args.idle_budget <= 0:
-        parser.error(f"--idle-budget {args.idle_budget}: must be positive")
+    if args.poll_worth is not None and args.poll_worth <= 0:
+        parser.error(f"--poll-worth {args.poll_worth}: must be positive")
     fleets = FLEETS if args.fleet == "both" else (args.fleet,)
     presets = tuple(PRESETS) if args.preset == "all" else (args.preset,)
     if len(fleets) * len(presets) == 1:
@@ -489,8 +491,8 @@ def main(argv: list[str] | None = None) -> int:
             command += ["--native-dispatch-seconds", str(args.native_dispatch_seconds)]
             command += ["--native-poll-seconds", str(args.native_poll_seconds)]
             command += ["--prefect-server", args.prefect_server]
-            if args.idle_budget is not None:
-                command += ["--idle-budget", str(args.idle_budget)]
+            if args.poll_worth is not None:
+                command += ["--poll-worth", str(args.poll_worth)]
             worst = max(worst, subprocess.run(command, check=False).returncode)
     return worst
 
