@@ -57,6 +57,7 @@ def settings_for(
         stop_starting_at=stop_at,
         overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
         attempt=attempt,
+        undelivered_are_errors=window.count_undelivered_as_errors,
     )
 
 
