@@ -2,8 +2,10 @@
 botocore service models, the adapter's own paging, retries and call counting, answered at the
 HTTP layer by the request emulator in front of the same simulated fleet.
 
-The emulator is the one the adapter's tests use (``patchwave.sim.emulator``; before the
-fidelity work moved it there it lived in ``tests/aws_emulator.py``).
+The emulator is the one the adapter's tests use (``patchwave.sim.emulator``); here it answers
+Systems Manager as HTTP responses (so botocore parses them and its retry logic runs), without
+injected faults. Health checks are left off on this path: the emulator's one target group holds
+the whole fleet, which no real target group does (the simulator path charges them).
 """
 
 from __future__ import annotations
@@ -17,17 +19,10 @@ from patchwave.aws.fleet import AwsFleet
 from patchwave.aws.session import AwsClients
 from patchwave.clock import Clock
 from patchwave.config.aws import AwsSettings
+from patchwave.sim.emulator import Emulator
 from patchwave.sim.fleet import SimulatedFleet
 
 REGION = "eu-west-1"
-
-
-def emulator_class() -> Any:
-    try:
-        from patchwave.sim.emulator import Emulator  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # before the fidelity work moved it
-        from tests.aws_emulator import Emulator
-    return Emulator
 
 
 def ssm_operations() -> frozenset[str]:
@@ -41,12 +36,9 @@ def aws_fleet(sim: SimulatedFleet, clock: Clock, meter: CpuMeter) -> tuple[AwsFl
     """An AwsFleet whose requests the emulator answers from ``sim``; returns it and the emulator.
     The emulator's handlers (and the simulator behind them) are charged to ``meter``."""
     session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
-    emulator = emulator_class()(sim)
+    emulator = Emulator(sim)
     meter.wrap(emulator, [name for name in EMULATOR_ENTRY_POINTS if hasattr(emulator, name)])
-    if hasattr(emulator, "install_http"):
-        emulator.install_http(session, throttle_rate=0.0, error_rate=0.0, seed=sim.spec.seed)
-    else:
-        emulator.install(session)
+    emulator.install_http(session, throttle_rate=0.0, error_rate=0.0, seed=sim.spec.seed)
     clients = AwsClients(session)
     return AwsFleet(clients, AwsSettings.model_validate({"region": REGION}), clock=clock), emulator
 
