@@ -457,8 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         "--prefect-server",
         default="beside",
         choices=["beside", "temporary"],
-        help="beside: a Prefect server child process, as deployed (default); temporary: the one "
-        "Prefect starts from inside the flow process",
+        help="beside: a Prefect server child process, as deployed (default); temporary: whatever "
+        "Prefect is configured with (PREFECT_API_URL, else the temporary server it starts from "
+        "inside the flow process)",
     )
     parser.add_argument("--name", default=None, help="results/<name>.json (one fleet and preset)")
     args = parser.parse_args(argv)

@@ -69,7 +69,8 @@ def test_a_halted_window_is_marked_and_its_efficiency_withheld() -> None:
 
 def test_the_command_line_writes_one_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "RESULTS", tmp_path)
-    code = bench.main(["--instances", "100", "--fleet", "sim", "--preset", "stuck", "--name", "cli"])
+    argv = ["--instances", "100", "--fleet", "sim", "--preset", "stuck", "--name", "cli"]
+    code = bench.main([*argv, "--prefect-server", "temporary"])  # the session's test server
     assert code == 0
     result = json.loads((tmp_path / "cli.json").read_text())
     assert set(result) >= KEYS
