@@ -21,7 +21,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check patchwave flows tasks deployments tests benchmarks
-	$(BIN)/mypy patchwave flows tasks
+	$(BIN)/mypy patchwave flows tasks benchmarks
 
 # make bench [BENCH_INSTANCES=10000] [BENCH_PRESET=default|heavy-tail|failures|stuck|all]
 #            [BENCH_FLEET=both|aws|sim] [BENCH_SEED=2026] [BENCH_ARGS="--poll-worth 1"]

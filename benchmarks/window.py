@@ -177,7 +177,7 @@ class _WaveCalls:
             finally:
                 calls.update(Counter(runner.fleet.api_calls()) - before)
 
-        WaveRunner.run = counted  # type: ignore[method-assign]
+        WaveRunner.run = counted  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -198,7 +198,7 @@ class _PollWorth:
 
         self._original = runner.PollPolicy
         if self.worth is not None:
-            runner.PollPolicy = functools.partial(  # type: ignore[misc]
+            runner.PollPolicy = functools.partial(  # type: ignore[misc,assignment]
                 PollPolicy, wave_seconds_per_poll=self.worth
             )
         return self
@@ -251,6 +251,7 @@ def run(
     sim = SimulatedFleet(spec, config.baselines, clock)
     build_cpu = time.process_time() - built
     meter = CpuMeter()
+    fleet: Any
     if fleet_kind == "aws":
         fleet, _ = aws_fleet(sim, clock, meter)
         description = f"AWS adapter, emulated fleet ({instances})"
@@ -264,6 +265,7 @@ def run(
     def bench() -> Any:
         return run_window(handle, win, report_dir=str(workdir / "reports"))
 
+    state: Any
     with TreeMemory(me) as memory, _WaveCalls() as wave_calls, _PollWorth(poll_worth):
         others = [p for p in tree(me) if p != me]
         others_cpu0 = sum(cpu_seconds(p) for p in others)
