@@ -22,9 +22,15 @@ from patchwave.clock import WallClock
 from patchwave.compliance.summary import ComplianceReport
 from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
-from patchwave.errors import ConfigError
 from patchwave.reports.report import Report, build_report
-from patchwave.state.ledger import ledger_for, plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
+from patchwave.state.ledger import (
+    ledger_for,
+    plan_from_dict,
+    plan_to_dict,
+    result_from_dict,
+    result_to_dict,
+    resumable,
+)
 from patchwave.window.decisions import Decision
 from patchwave.window.planning import exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
@@ -92,8 +98,8 @@ def run_window(
     ledger = ledger_for(report_dir, run_id)
     earlier = ledger.entries()
     attempt = flow_run.get_run_count() or 1
-    if resume and not any(e["kind"] == "plan" for e in earlier):
-        raise ConfigError("--resume", "run", resume, f"no ledger of that run in {report_dir}/.runs")
+    if resume:
+        resumable(report_dir, resume, window.name)  # a run of this window, its ledger sound
 
     events.publish(events.Phase("discover", f"targets of window {window.name} (run {run_id})"))
     targets = discover_targets(handle, window.targets)
@@ -142,7 +148,8 @@ def run_window(
             if result.status in ("halted", "cut_off", "aborted"):
                 stop_reason = stop_reason or f"wave {wave.name!r} {result.status}"
             continue
-        if not stop_reason and clock.now() >= stop_at and wave.install_ids:
+        resume_entries = [e for e in earlier if e.get("wave") == wave.name]
+        if not stop_reason and clock.now() >= stop_at and wave.install_ids and not resume_entries:
             stop_reason, stop_status = "the window's cutoff passed before this wave", "cut_off"
         if not stop_reason and wave.require_approval and wave.install_ids:
             decision = ask_approval(wave, window.approval_timeout_minutes, clock.now())
@@ -157,7 +164,6 @@ def run_window(
             results.append(not_run(wave, stop_reason, clock.now(), stop_status))
             stop_status = "not_attempted" if stop_status != "cut_off" else "cut_off"
             continue
-        resume_entries = [e for e in earlier if e.get("wave") == wave.name]
         result = run_wave(
             handle, opaque(wave), settings, ledger=str(ledger.path), resume=opaque(resume_entries)
         )

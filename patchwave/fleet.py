@@ -88,10 +88,13 @@ class PatchCommand:
         if not 1 <= len(self.instance_ids) <= MAX_IDS_PER_CALL:
             raise ValueError(f"a command takes 1 to {MAX_IDS_PER_CALL} instance ids")
 
+    token: str = ""  # unique per command: written to the ledger before the command is sent
+
     @property
     def comment(self) -> str:
-        """Carried in SendCommand's Comment so an ambiguous send can be found again."""
-        return f"patchwave run {self.run_id} {self.operation}"
+        """Carried in SendCommand's Comment so an ambiguous send, or one a killed run may or
+        may not have made, can be found again (ListCommands, by its unique token)."""
+        return f"patchwave run {self.run_id} {self.operation}" + (f" {self.token}" if self.token else "")
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,12 @@ class Fleet(Protocol):
     def send_patch_command(self, command: PatchCommand) -> str:
         """Start AWS-RunPatchBaseline; returns the command id. Raises InstancesNotFound, having
         started nothing, when one of the ids is no longer a managed node."""
+        ...
+
+    def find_command(self, comment: str, since: dt.datetime) -> str | None:
+        """The id of the command sent with this Comment since a moment (ListCommands), or None
+        when it certainly was not accepted: how a resumed run learns whether the intent a
+        killed run wrote was sent."""
         ...
 
     def command_progress(self, command_ids: Sequence[str]) -> dict[str, CommandProgress]:

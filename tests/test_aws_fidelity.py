@@ -285,3 +285,27 @@ def test_polling_cost_follows_the_active_commands_not_the_finished_ones(config) 
     sim_progress = sim.command_progress([*finished, active])
     assert set(sim_progress) == {active}
     assert sim.api_calls()["ListCommands"] == 2  # the emulated call, and the simulator's own
+
+
+# ---------------------------------------------------------------- bad input: one line, exit 2
+def test_bad_knobs_and_window_setting_are_one_line_exit_2(tmp_path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from patchwave.cli import app
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    fleet = yaml.safe_load((root / "config" / "fleets" / "demo.yaml").read_text())
+    fleet.setdefault("behaviour", {})["status_details_by_id"] = {"i-0123456789abcdef0": "Lost"}
+    (tmp_path / "fleet.yaml").write_text(yaml.safe_dump(fleet))
+    result = CliRunner().invoke(app, ["validate", "--fleet", f"sim:{tmp_path / 'fleet.yaml'}"])
+    assert result.exit_code == 2 and "status_details_by_id" in result.output
+    assert "Traceback" not in result.output
+    for name in ("baselines.yaml", "windows.yaml"):
+        (tmp_path / name).write_text((root / "config" / name).read_text())
+    windows = yaml.safe_load((tmp_path / "windows.yaml").read_text())
+    windows["windows"][0]["count_undelivered_as_errors"] = "sometimes"
+    (tmp_path / "windows.yaml").write_text(yaml.safe_dump(windows))
+    result = CliRunner().invoke(app, ["validate", "--config", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "windows[0].count_undelivered_as_errors = 'sometimes'" in result.output.replace("\n", "")

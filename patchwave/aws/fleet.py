@@ -198,8 +198,16 @@ class AwsFleet:
             raise AmbiguousSend(f"command {comment!r} not found (yet)")
         return str(found["CommandId"])
 
+    def find_command(self, comment: str, since: dt.datetime) -> str | None:
+        try:
+            command_id = self._find_sent(comment, since)  # looked for three times, with back-off
+        except AmbiguousSend:
+            return None
+        self._sent_at.setdefault(command_id, since)
+        return command_id
+
     def send_patch_command(self, command: PatchCommand) -> str:
-        comment = f"{command.comment} {uuid.uuid4().hex[:8]}"[:100]
+        comment = command.comment if command.token else f"{command.comment} {uuid.uuid4().hex[:8]}"[:100]
         request = self._send_request(command, comment)
         sent_at = self.clock.now()
         for _ in range(SEND_ATTEMPTS):

@@ -39,7 +39,7 @@ from patchwave.fleet import (
     PingInfo,
     chunks,
 )
-from patchwave.sim import draws
+from patchwave.sim import draws, state_file
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.spec import FleetSpec
 from patchwave.sim.throttle import TokenBucket
@@ -447,6 +447,14 @@ class SimulatedFleet:
             self._refuse_unknown("SendCommand", command.instance_ids, now, "InvalidInstanceId")
             return self.start_command(command, now, command.comment)
 
+    def find_command(self, comment: str, since: dt.datetime) -> str | None:
+        with self._lock:
+            self._call("ListCommands")
+            for info in self._command_info.values():
+                if info.comment == comment and info.requested >= since:
+                    return info.command_id
+            return None
+
     def _refuse_unknown(
         self, operation: str, instance_ids: Sequence[str], now: dt.datetime, code: str
     ) -> None:
@@ -800,7 +808,7 @@ class SimulatedFleet:
         if not self.spec.state_file:
             return
         path = Path(self.spec.state_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        state_file.claim(path)  # one writer at a time
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(pickle.dumps(self))
         os.replace(tmp, path)

@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from patchwave.clock import Clock
 from patchwave.fleet import Fleet, InstancesNotFound, Invocation, PatchCommand, chunks
 from patchwave.window.outcomes import counts_as_error
+
+def new_token() -> str:
+    """A command's unique token: in its Comment and in the ledger's intent line."""
+    return uuid.uuid4().hex[:16]
+
 
 SEND_ISOLATION_ROUNDS = 3  # re-sends after a refusal (each after finding what vanished)
 
@@ -39,6 +45,7 @@ class TrackedCommand:
     abandoned: set[str] = field(default_factory=set)  # given up on by the caller (cancelled)
     deadline_checked: bool = False
     done: bool = False
+    token: str = ""  # the unique token of its Comment, as the ledger's intent has it
 
     @property
     def in_flight(self) -> int:
@@ -73,6 +80,8 @@ class CommandTracker:
         self.all: list[TrackedCommand] = []
         self._retired: list[TrackedCommand] = []
         self.refused: dict[str, str] = {}  # instance id -> why no command could be sent to it
+        # written to the ledger (and fsynced) before the commands it is given are sent
+        self.intend: Callable[[list[PatchCommand], dt.datetime], None] = lambda commands, deadline: None
 
     def drain_refused(self) -> dict[str, str]:
         """Instances a send left out because they are no longer managed (each returned once)."""
@@ -92,8 +101,8 @@ class CommandTracker:
         timeout_seconds: int = 600,
     ) -> list[TrackedCommand]:
         sent: list[TrackedCommand] = []
-        for chunk in chunks(list(instance_ids)):
-            command = PatchCommand(
+        commands = [
+            PatchCommand(
                 instance_ids=tuple(chunk),
                 operation=operation,  # type: ignore[arg-type]
                 reboot_option=reboot_option,  # type: ignore[arg-type]
@@ -101,19 +110,26 @@ class CommandTracker:
                 run_id=run_id,
                 install_override=tuple(install_override),
                 timeout_seconds=timeout_seconds,
+                token=new_token(),
             )
+            for chunk in chunks(list(instance_ids))
+        ]
+        self.intend(commands, deadline)  # one durable write for the batch, before any send
+        for command in commands:
             sent_at = self.clock.now()
-            outcome = self._send_isolating(command)
+            outcome = self._send_isolating(command, deadline)
             if outcome is None:
                 continue
-            command_id, members = outcome
-            tracked = TrackedCommand(command_id, operation, members, sent_at, deadline)
+            command_id, members, token = outcome
+            tracked = TrackedCommand(command_id, operation, members, sent_at, deadline, token=token)
             self.active[command_id] = tracked
             self.all.append(tracked)
             sent.append(tracked)
         return sent
 
-    def _send_isolating(self, command: PatchCommand) -> tuple[str, tuple[str, ...]] | None:
+    def _send_isolating(
+        self, command: PatchCommand, deadline: dt.datetime
+    ) -> tuple[str, tuple[str, ...], str] | None:
         """Send; when refused for an unknown id, leave out the ids no longer managed and send
         the rest (the refused request started nothing). Returns the command id and the ids it
         went to, or None when none was left to send to."""
@@ -124,9 +140,10 @@ class CommandTracker:
                 remaining = self._isolate(command.instance_ids, exc)
                 if not remaining:
                     return None
-                command = dataclasses.replace(command, instance_ids=tuple(remaining))
+                command = dataclasses.replace(command, instance_ids=tuple(remaining), token=new_token())
+                self.intend([command], deadline)  # a new request: its own intent first
                 continue
-            return command_id, command.instance_ids
+            return command_id, command.instance_ids, command.token
         for iid in command.instance_ids:
             self.refused[iid] = "SendCommand kept refusing the request (InvalidInstanceId)"
         return None
@@ -152,9 +169,10 @@ class CommandTracker:
         sent_at: dt.datetime,
         deadline: dt.datetime,
         done: set[str],
+        token: str = "",
     ) -> None:
         """Track a command sent by an earlier process (a resumed run): poll it, never re-send."""
-        tracked = TrackedCommand(command_id, operation, members, sent_at, deadline)
+        tracked = TrackedCommand(command_id, operation, members, sent_at, deadline, token=token)
         tracked.abandoned.update(done)  # already decided: not waited for again
         self.active[command_id] = tracked
         self.all.append(tracked)

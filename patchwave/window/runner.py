@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchwave.clock import Clock
-from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation
+from patchwave.fleet import PatchCommand, Fleet, InstancePatchState, InstancesNotFound, Invocation
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
 from patchwave.window.outcomes import (
@@ -152,6 +152,7 @@ class WaveRunner:
         self.leased: set[str] = set()
         self.to_release: list[str] = []  # finished instances whose lease goes back in one call
         self.waiting: dict[str, tuple[dt.datetime, str]] = {}  # held by another run: since, holder
+        self.last_beat: dt.datetime | None = None
         self.fleet = fleet
         self.clock = clock
         self.wave = wave
@@ -163,6 +164,7 @@ class WaveRunner:
         self.tracker = CommandTracker(
             fleet, clock, eager=frozenset({"Install"}) if controlled else frozenset()
         )
+        self.tracker.intend = self._record_intents
         self.queue: deque[str] = deque(wave.install_ids)
         self.to_install = len(self.queue)
         self.results: dict[str, InstanceResult] = {}
@@ -182,6 +184,9 @@ class WaveRunner:
         self.awaiting: dict[str, _Awaited] = {}  # stale patch states waited for
         self.next_state_check: dt.datetime | None = None
         self.excused: Counter[str] = Counter()  # per command: errors AWS counts, patchwave not
+        self.error_floor = 0  # errors a run that died had counted when it halted (resume)
+        self.halt_recorded = False
+        self.resumed = False
         for member in wave.members:
             if member.preset is not None:
                 self.results[member.instance_id] = preset_result(member, wave.name, clock.now())
@@ -190,14 +195,18 @@ class WaveRunner:
             self._resume(resume)
 
     def _resume(self, entries: Sequence[dict[str, Any]]) -> None:
-        """Re-attach to what a run that died had started in this wave: decided outcomes stand,
-        commands sent are polled again (never re-sent), reboots under way are awaited."""
+        """Rebuild the wave from the ledger alone: decided outcomes stand and their errors
+        count (finished commands' too); commands sent are polled again, never re-sent; an
+        intent with no recorded send is looked up by its Comment token and adopted if the fleet
+        has it (else its instances were never started); reboots asked or intended are awaited,
+        never asked twice; a halt stands."""
+        self.resumed = True
         outcomes = {e["instance_id"]: e for e in entries if e["kind"] == "outcome"}
         for iid, entry in outcomes.items():
             if iid in self.results:
                 continue
             outcome = Outcome(entry["outcome"])
-            if outcome in ERRORS:
+            if outcome in ERRORS or entry.get("counted"):
                 if entry.get("own"):
                     self.own_errors += 1
                 else:
@@ -212,7 +221,10 @@ class WaveRunner:
                 started_at=_when(entry.get("started_at")),
                 finished_at=_when(entry.get("finished_at")),
             )
-        for entry in (e for e in entries if e["kind"] == "send"):
+        sends = [e for e in entries if e["kind"] == "send"]
+        for intent in self._unsent_intents(entries, {e.get("token") for e in sends}):
+            sends.append(intent)
+        for entry in sends:
             members = tuple(entry["members"])
             open_members = [m for m in members if m not in self.results]
             if entry["operation"] == "Install":
@@ -221,6 +233,8 @@ class WaveRunner:
                     self.install_command[iid] = entry["command_id"]
                     if iid in self.results:
                         self.finished_after_start += 1
+                if not open_members:  # finished before the run died: its errors still count
+                    self.retired_install_errors += self.listed_errors[entry["command_id"]]
             if open_members:
                 self.tracker.adopt(
                     entry["command_id"],
@@ -229,19 +243,54 @@ class WaveRunner:
                     _when(entry["sent_at"]) or self.clock.now(),
                     _when(entry["deadline"]) or self.clock.now(),
                     done=set(members) - set(open_members),
+                    token=entry.get("token", ""),
                 )
-        for entry in (e for e in entries if e["kind"] == "reboot"):
+        for entry in (e for e in entries if e["kind"] in ("reboot", "reboot_intent")):
             for iid in entry["instance_ids"]:
-                if iid not in self.results:
+                if iid not in self.results and iid not in self.rebooting:
+                    # an intent without its record may or may not have been sent: awaited as
+                    # sent, never asked twice (EC2 keeps no record of a reboot to look up)
                     self.rebooting[iid] = _when(entry["at"]) or self.clock.now()
                     self.reboot_recorded.add(iid)
+        for entry in (e for e in entries if e["kind"] == "halt"):
+            self.error_floor = max(self.error_floor, int(entry.get("errors", 0)))
+            self.halt_recorded = True
         started = set(self.started_at)
         self.queue = deque(i for i in self.queue if i not in started and i not in self.results)
         self.leased.update(i for i in started if i not in self.results)
+        self.rate.errors = self._error_total()
+
+    def _unsent_intents(self, entries: Sequence[dict[str, Any]], sent: set[Any]) -> list[dict[str, Any]]:
+        """Intents a run that died wrote but did not record as sent: the fleet is asked (by the
+        Comment token) whether each was accepted; the ones it has become sends (recorded now,
+        so the next resume need not ask), the others were never started."""
+        adopted: list[dict[str, Any]] = []
+        for line in (e for e in entries if e["kind"] == "intents"):
+            for intent in line["commands"]:
+                if intent["token"] in sent:
+                    continue
+                since = (_when(intent["at"]) or self.clock.now()) - dt.timedelta(minutes=5)
+                command_id = self.fleet.find_command(intent["comment"], since)
+                if command_id is None:
+                    continue
+                entry = {
+                    "kind": "send",
+                    "command_id": command_id,
+                    "operation": intent["operation"],
+                    "members": intent["members"],
+                    "sent_at": intent["at"],
+                    "deadline": line["deadline"],
+                    "token": intent["token"],
+                }
+                self.record(**{**entry, "wave": self.wave.name})
+                adopted.append(entry)
+        return adopted
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> WaveResult:
         began = self.clock.now()
+        if self.resumed and self.tracker.active:
+            self._observe()  # what the adopted commands did while no one watched, before any start
         while True:
             self._start_installs()
             self._start_reboots()
@@ -250,16 +299,8 @@ class WaveRunner:
             if not self._busy():
                 break
             self.clock.sleep(self._next_wait())
-            polled = self.tracker.poll()
-            for tracked, grew in polled.completions:
-                if tracked.operation == "Install":
-                    self.policy.observe((self.clock.now() - tracked.sent_at).total_seconds(), grew)
-            self._on_finished(polled.finished)
-            self._on_overdue(polled.overdue)
-            self._check_reboots()
-            self._check_awaited()
-            self.rate.errors = self._error_total()
-            self._release_finished()
+            self._heartbeat()
+            self._observe()
         reason = "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
         for instance_id, (_, holder) in list(self.waiting.items()):
             self._finish(
@@ -296,6 +337,22 @@ class WaveRunner:
             attempt=self.settings.attempt,
         )
 
+    def _observe(self) -> None:
+        """One look at the fleet: poll, take what finished, count errors (and record a halt)."""
+        polled = self.tracker.poll()
+        for tracked, grew in polled.completions:
+            if tracked.operation == "Install":
+                self.policy.observe((self.clock.now() - tracked.sent_at).total_seconds(), grew)
+        self._on_finished(polled.finished)
+        self._on_overdue(polled.overdue)
+        self._check_reboots()
+        self._check_awaited()
+        self.rate.errors = self._error_total()
+        if self.rate.halted and not self.halt_recorded:
+            self.halt_recorded = True
+            self.record("halt", wave=self.wave.name, errors=self.rate.errors)
+        self._release_finished()
+
     def _busy(self) -> bool:
         can_start = bool(self.queue or self.waiting) and self.rate.free_slots(0) > 0
         return bool(
@@ -321,11 +378,20 @@ class WaveRunner:
             moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
         if self.rebooting:
             moments.append(min(self.rebooting.values()) + REBOOT_GRACE)
+        if self.leased:  # a holder sleeping past its staleness would look dead
+            moments.append(now + self.leases.stale_after / 3)
         if self.awaiting and self.next_state_check is not None:
             moments.append(self.next_state_check)
         for moment in moments:
             wait = min(wait, max(1.0, (moment - now).total_seconds()))
         return max(1.0, wait)
+
+    def _heartbeat(self) -> None:
+        """Keep this run's leases live (a run that stops beating loses them to the next)."""
+        now = self.clock.now()
+        if self.leased and (self.last_beat is None or now - self.last_beat >= self.leases.stale_after / 6):
+            self.leases.heartbeat(self.settings.run_id, now)
+            self.last_beat = now
 
     # ----------------------------------------------------------------- starting work
     def _start_installs(self) -> None:
@@ -405,6 +471,7 @@ class WaveRunner:
         if free <= 0:
             return
         batch = [self.reboot_queue.popleft() for _ in range(free)]
+        self.record("reboot_intent", wave=self.wave.name, instance_ids=batch, at=self.clock.now())
         batch = self._reboot_isolating(batch)
         if not batch:
             return
@@ -463,6 +530,25 @@ class WaveRunner:
             self._record_send(tracked)
         self._vanished_at_send()
 
+    def _record_intents(self, commands: list[PatchCommand], deadline: dt.datetime) -> None:
+        """Write-ahead: every command of a batch, with its unique Comment token, in one ledger
+        line fsynced before the first is sent (a group commit)."""
+        self.record(
+            "intents",
+            wave=self.wave.name,
+            deadline=deadline,
+            commands=[
+                {
+                    "token": c.token,
+                    "comment": c.comment,
+                    "operation": c.operation,
+                    "members": list(c.instance_ids),
+                    "at": self.clock.now(),
+                }
+                for c in commands
+            ],
+        )
+
     def _record_send(self, tracked: TrackedCommand) -> None:
         self.record(
             "send",
@@ -472,6 +558,7 @@ class WaveRunner:
             members=list(tracked.members),
             sent_at=tracked.sent_at,
             deadline=tracked.deadline,
+            token=tracked.token,
         )
 
     def _to_verify(self, instance_ids: Sequence[str]) -> None:
@@ -744,7 +831,7 @@ class WaveRunner:
         )
         self.results[instance_id] = result
         if instance_id in self.started_at:
-            self.record("outcome", own=own, **dataclasses.asdict(result))
+            self.record("outcome", own=own, counted=force_error, **vars(result))  # shallow: its fields are scalars
 
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
@@ -757,7 +844,7 @@ class WaveRunner:
             for tracked in self.tracker.active.values()
             if tracked.operation == "Install"
         )
-        return self.retired_install_errors + active + self.own_errors
+        return max(self.error_floor, self.retired_install_errors + active + self.own_errors)
 
     def _install_errors(self, tracked: TrackedCommand) -> int:
         """A command's errors by the fleet's ErrorCount less what patchwave excuses (a node that
