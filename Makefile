@@ -25,10 +25,19 @@ test-full: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check patchwave flows tasks deployments tests benchmarks
-	$(BIN)/mypy patchwave flows tasks
+	$(BIN)/mypy patchwave flows tasks benchmarks
+
+# make bench [BENCH_INSTANCES=10000] [BENCH_PRESET=default|heavy-tail|failures|stuck|all]
+#            [BENCH_FLEET=both|aws|sim] [BENCH_SEED=2026] [BENCH_ARGS="--poll-worth 1"]
+BENCH_INSTANCES ?= 10000
+BENCH_PRESET    ?= default
+BENCH_FLEET     ?= both
+BENCH_SEED      ?= 2026
+BENCH_ARGS      ?=
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.window
+	$(BIN)/python -m benchmarks.window --instances $(BENCH_INSTANCES) --preset $(BENCH_PRESET) \
+		--fleet $(BENCH_FLEET) --seed $(BENCH_SEED) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .prefect-home reports

@@ -1,9 +1,19 @@
 """The benchmark's seeded fleet: install times lognormal (median 8 min, p99 40 min), a reboot
-for a third of installs, 2% failures, 1% offline, throttling by a token bucket per API."""
+for a third of installs, 2% failures, 1% offline, throttling by a token bucket per API.
+
+Presets change the behaviour so that the figures are not one lucky fleet:
+- default: as above;
+- heavy-tail: installs with a long tail (median 8 min, p99 60 min; with p99 120 min the slowest
+  of 3,000 installs takes about 7 hours, hits the 4-hour install timeout, and five such waves
+  do not fit the 24-hour window, which is then cut off);
+- failures: 6% of installs fail;
+- stuck: 1% of agents stuck InProgress and 1% of reboots that never come back.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from patchwave.sim.spec import FleetSpec
 
@@ -19,7 +29,17 @@ API_RATES = {
 }
 
 
-def benchmark_spec(instances: int, seed: int) -> FleetSpec:
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "heavy-tail": {"install_minutes": {"median": 8, "p99": 60}},
+    "failures": {"failure_rate": 0.06},
+    "stuck": {"stuck_rate": 0.01, "reboot_hang_rate": 0.01},
+}
+
+
+def benchmark_spec(
+    instances: int, seed: int, preset: str = "default", overrides: dict[str, Any] | None = None
+) -> FleetSpec:
     offline = max(1, instances // 100)
     online = instances - offline
     platforms = ("AMAZON_LINUX_2023", "AMAZON_LINUX_2", "UBUNTU", "WINDOWS", "REDHAT_ENTERPRISE_LINUX")
@@ -55,6 +75,8 @@ def benchmark_spec(instances: int, seed: int) -> FleetSpec:
                 "failure_rate": 0.02,
                 "api_latency_ms": 80,
                 "throttling": {"enabled": True, "rate_per_second": 5, "burst": 20, "per_api": API_RATES},
+                **PRESETS[preset],
+                **(overrides or {}),
             },
         }
     )
