@@ -24,7 +24,7 @@ from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
 from patchwave.errors import ConfigError
 from patchwave.reports.report import Report, build_report
-from patchwave.state.ledger import ledger_for, plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
+from patchwave.state.ledger import plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
 from patchwave.window.decisions import Decision
 from patchwave.window.planning import exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
@@ -88,11 +88,11 @@ def run_window(
     logger = get_run_logger()
     clock = handle.clock
     run_id = resume or current_run_id()
-    ledger = ledger_for(report_dir, run_id)
+    ledger = handle.runs.ledger(report_dir, run_id)
     earlier = ledger.entries()
     attempt = flow_run.get_run_count() or 1
     if resume and not any(e["kind"] == "plan" for e in earlier):
-        raise ConfigError("--resume", "run", resume, f"no ledger of that run in {report_dir}/.runs")
+        raise ConfigError("--resume", "run", resume, f"no ledger of that run in {ledger.path}")
 
     events.publish(events.Phase("discover", f"targets of window {window.name} (run {run_id})"))
     targets = discover_targets(handle, window.targets)
@@ -203,6 +203,7 @@ def run_window(
         window_config=window.model_dump(mode="json"),
     )
     paths = publish_report(opaque(report), report_dir, report_json)
+    paths = {**paths, **handle.runs.keep_reports(run_id, paths)}  # any worker can retry it
     paths = {**paths, **notify(handle, opaque(report), paths)}
     ledger.append("finished", status=report.status, report=paths["json"])
     events.publish(events.Finished("window", report, paths))

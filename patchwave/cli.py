@@ -432,7 +432,8 @@ def retry(
         speed = _speed(speed)
         if (report is None) == (run_id is None):
             raise ConfigError("retry", "--report/--run-id", str(report or run_id), "give exactly one")
-        load_report(report if report else find_report(report_dir, str(run_id)))
+        if report or not _shared_report(config, report_dir, str(run_id)):
+            load_report(report if report else find_report(report_dir, str(run_id)))
         _validate_fleet_option(config, fleet)
     except PatchwaveError as exc:
         raise fail(exc) from None
@@ -448,6 +449,18 @@ def retry(
         report_dir=str(report_dir),
         speed=speed,
     )
+
+
+def _shared_report(config_dir: Path, report_dir: Path, run_id: str) -> bool:
+    """A run's report fetched from the shared store into ``report_dir``, when there is one."""
+    from patchwave.connect import open_run_store
+
+    fetched = open_run_store(_load(config_dir)).fetch_report(str(report_dir), run_id)
+    if fetched is not None:
+        from patchwave.window.retry import load_report
+
+        load_report(fetched)
+    return fetched is not None
 
 
 @app.command()
@@ -641,6 +654,11 @@ def schema(
 
         write_atomic(output, text + "\n")
         console.print(f"wrote {output}")
+
+
+from patchwave.cli_setup import setup  # noqa: E402 - its own module, registered here
+
+app.command()(setup)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from patchwave.errors import ConfigError
 from patchwave.fleet import Fleet
 from patchwave.reports.notify import NoNotifier, Notifier
 from patchwave.state.leases import Leases, MemoryLeases
+from patchwave.state.store import LocalRunStore, RunStore
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class FleetHandle:
     description: str
     notifier: Notifier = field(default_factory=NoNotifier)
     leases: Leases = field(default_factory=MemoryLeases)
+    runs: RunStore = field(default_factory=LocalRunStore)
 
 
 _SIM_LEASES = MemoryLeases()
@@ -43,10 +45,27 @@ def open_fleet(value: str, config: Config, speed: float | None = None) -> FleetH
 
         spec = load_spec(path)
         simulated, clock = open_simulated(spec, config.baselines, speed)
+        described = f"simulated fleet {path} (seed {spec.seed})"
+        if config.aws.shared.leases_table or config.aws.shared.bucket:
+            # rehearsing several workers: the shared stores, explicitly named in config/aws.yaml
+            from patchwave.aws.shared import open_shared
+
+            leases, runs = open_shared(config.aws)
+            return FleetHandle(simulated, clock, described, leases=leases, runs=runs)
         # a simulated fleet lives in this process: so do the leases of its instances
-        return FleetHandle(simulated, clock, f"simulated fleet {path} (seed {spec.seed})", leases=_SIM_LEASES)
+        return FleetHandle(simulated, clock, described, leases=_SIM_LEASES)
     from patchwave.aws import open_aws
-    from patchwave.state.sqlite_leases import SqliteLeases
+    from patchwave.aws.shared import open_shared
 
     aws_fleet, notifier, who = open_aws(config.aws)
-    return FleetHandle(aws_fleet, WallClock(), who, notifier, SqliteLeases())
+    leases, runs = open_shared(config.aws, aws_fleet.clients)
+    return FleetHandle(aws_fleet, WallClock(), who, notifier, leases, runs)
+
+
+def open_run_store(config: Config) -> RunStore:
+    """Where runs keep ledgers and reports, without opening a fleet (retry looks there first)."""
+    if not config.aws.shared.bucket:
+        return LocalRunStore()
+    from patchwave.aws.shared import open_shared
+
+    return open_shared(config.aws)[1]
