@@ -25,7 +25,9 @@ console = Console()
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    Console(stderr=True).print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
+    Console(stderr=True).print(
+        f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True
+    )
     return typer.Exit(code)
 
 
@@ -37,7 +39,9 @@ def result_storage(settings: Any) -> Any:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     credentials = AwsCredentials(
         region_name=settings.region or os.environ.get("AWS_REGION"),
-        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint) if endpoint else AwsClientParameters(),
+        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint)
+        if endpoint
+        else AwsClientParameters(),
     )
     return S3Bucket(
         bucket_name=settings.shared.bucket,
@@ -59,9 +63,17 @@ def ensure_concurrency_limit(name: str, limit: int) -> str:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
             return "created"
         if current.limit != limit or not current.active:
-            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit, active=True))
+            client.update_global_concurrency_limit(
+                name, GlobalConcurrencyLimitUpdate(limit=limit, active=True)
+            )
             return "updated"
         return "exists"
+
+
+def _prefect_api() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
 
 
 def setup(
@@ -98,7 +110,7 @@ def setup(
     except (ClientError, BotoCoreError) as exc:
         raise _fail(f"AWS refused the setup: {exc}", 1) from None
     wants_prefect = shared.result_storage_block or settings.accounts is not None
-    if wants_prefect and not os.environ.get("PREFECT_API_URL"):
+    if wants_prefect and not _prefect_api():
         raise _fail("PREFECT_API_URL is not set: the block and the limit belong on the workers' server", 1)
     if shared.result_storage_block:
         result_storage(settings).save(shared.result_storage_block, overwrite=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from patchwave.clock import Clock, WallClock
 from patchwave.config import Config
-from patchwave.errors import ConfigError
+from patchwave.errors import ConfigError, FleetUnavailable
 from patchwave.fleet import Fleet
 from patchwave.reports.notify import NoNotifier, Notifier
 from patchwave.state.leases import Leases, MemoryLeases
@@ -69,3 +69,39 @@ def open_run_store(config: Config) -> RunStore:
     from patchwave.aws.shared import open_shared
 
     return open_shared(config.aws)[1]
+
+
+def open_member_fleet(
+    value: str, config: Config, account: str, region: str, speed: float | None
+) -> FleetHandle:
+    """A member account-region of a multi-account window: its role is assumed first (refused
+    access fails here), then its fleet ('aws', or 'sim:PATH' with {account}/{region} in PATH
+    for a rehearsal); the shared stores stay the orchestrator's."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from patchwave.aws.members import member_clients, member_settings
+    from patchwave.aws.session import check_credentials
+    from patchwave.aws.shared import open_shared
+
+    settings = member_settings(config.aws, account, region)
+    try:
+        clients = member_clients(config.aws, account, region)
+    except (ClientError, BotoCoreError) as exc:
+        raise FleetUnavailable(f"account {account}: cannot assume {settings.role_arn}: {exc}") from None
+    who = check_credentials(clients)
+    if f"account {account} " not in who:
+        raise FleetUnavailable(f"the role for account {account} reached another account: {who}")
+    leases, runs = open_shared(config.aws)
+    kind, path = parse_fleet_option(value)
+    if kind == "sim":
+        from patchwave.sim import load_spec, open_simulated
+
+        member_path = path.format(account=account, region=region)
+        spec = load_spec(member_path)
+        simulated, clock = open_simulated(spec, config.baselines, speed)
+        described = f"simulated fleet {member_path} as {who}"
+        return FleetHandle(simulated, clock, described, leases=leases, runs=runs)
+    from patchwave.aws import AwsFleet, AwsNotifier
+
+    notifier = AwsNotifier(clients, settings)
+    return FleetHandle(AwsFleet(clients, settings), WallClock(), who, notifier, leases, runs)

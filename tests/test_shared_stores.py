@@ -20,10 +20,12 @@ from typer.testing import CliRunner
 from patchwave.aws.dynamodb import DynamoLeases
 from patchwave.aws.s3_state import S3Ledger, S3RunStore
 from patchwave.cli import app
+from tests import moto_server
 from tests.helpers import ids
-from tests.moto_server import clients, make_bucket, moto_env, moto_url  # noqa: F401 - fixtures
+from tests.moto_server import clients, make_bucket
 
 ROOT = Path(__file__).resolve().parent.parent
+moto_url, moto_env = moto_server.moto_url, moto_server.moto_env  # the fixtures
 NOW = dt.datetime(2026, 11, 29, 2, 0, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)
 
@@ -39,7 +41,7 @@ def aws_yaml(folder: Path, shared: dict) -> Path:
 @pytest.fixture
 def table(moto_env: str, tmp_path: Path) -> str:
     """`patchwave setup` creates the lease table (with TTL), and leaves it be the second time."""
-    name = f"leases-{tmp_path.name[-20:]}".replace("_", "-")
+    name = f"patchwave-leases-{tmp_path.name[-20:]}".replace("_", "-")
     folder = aws_yaml(tmp_path / "config", {"leases_table": name})
     first = CliRunner().invoke(app, ["setup", "--config", str(folder)])
     assert first.exit_code == 0, first.output
@@ -52,10 +54,10 @@ def table(moto_env: str, tmp_path: Path) -> str:
 
 
 def test_setup_refuses_a_bad_table_name_in_one_line(moto_env: str, tmp_path: Path) -> None:
-    folder = aws_yaml(tmp_path / "config", {"leases_table": "no spaces allowed"})
+    folder = aws_yaml(tmp_path / "config", {"leases_table": "patchwave no spaces"})
     result = CliRunner().invoke(app, ["setup", "--config", str(folder)])
     assert result.exit_code == 2
-    assert "aws.yaml: shared.leases_table = 'no spaces allowed'" in result.output
+    assert "aws.yaml: shared.leases_table = 'patchwave no spaces'" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
@@ -70,7 +72,9 @@ def test_leases_conditional_writes_expiry_and_heartbeat(table: str) -> None:
 
     # a's heartbeat pushes its leases on: still refused past the first expiry
     assert a.heartbeat("run-a", first[:2], NOW + 9 * MINUTE, NOW + 20 * MINUTE) == []
-    assert b.acquire("run-b", first, NOW + 15 * MINUTE, NOW + 30 * MINUTE) == dict.fromkeys(first[:2], "run-a")
+    assert b.acquire("run-b", first, NOW + 15 * MINUTE, NOW + 30 * MINUTE) == dict.fromkeys(
+        first[:2], "run-a"
+    )
     # the third (no heartbeat) expired and went to b: a's heartbeat reports it lost
     assert b.holders(first, NOW + 15 * MINUTE) == {first[0]: "run-a", first[1]: "run-a", first[2]: "run-b"}
     assert a.heartbeat("run-a", first, NOW + 16 * MINUTE, NOW + 26 * MINUTE) == [first[2]]
@@ -204,3 +208,47 @@ def test_reports_kept_in_s3_are_fetched_by_another_worker(bucket: str, tmp_path:
     assert fetched == tmp_path / "worker-b" / "weekly-20261129T020000Z.json"
     assert json.loads(fetched.read_text()) == {"run_id": "run-9"}
     assert S3RunStore(clients().s3, bucket, "p").fetch_report(str(tmp_path), "run-unknown") is None
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_task_results_go_to_the_s3_block_setup_saved(bucket: str, tmp_path: Path, config) -> None:
+    """Prefect task results (plan, waves) persisted in the S3Bucket block `patchwave setup`
+    saved: a worker without this one's disk reads them back from S3."""
+    from prefect import flow
+    from prefect.results import ResultStore
+    from prefect.settings import PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK, temporary_settings
+    from prefect_aws import S3Bucket
+
+    from flows.patch_window import run_window
+    from patchwave.connect import FleetHandle
+    from patchwave.window.runner import WaveResult
+    from tests.helpers import group, spec, window, world
+
+    folder = aws_yaml(tmp_path / "config", {"bucket": bucket, "result_storage_block": "pw-results"})
+    saved = CliRunner().invoke(app, ["setup", "--config", str(folder)])
+    assert saved.exit_code == 0, saved.output
+    assert "result storage block s3-bucket/pw-results: saved" in saved.output
+
+    sim, clock = world(spec([group("a", ids("d7", 4))]), config.baselines)
+    handle = FleetHandle(sim, clock, "simulator", runs=S3RunStore(clients().s3, bucket, "patchwave/state"))
+    win = window([{"name": "all", "max_concurrency": "2"}])
+
+    @flow(name="results-in-s3")
+    def go():
+        return run_window(handle, win, report_dir=str(tmp_path / "reports"))
+
+    with temporary_settings(updates={PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK: "s3-bucket/pw-results"}):
+        report = go()
+    assert report.status == "succeeded"
+    s3 = boto3.client("s3")
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="patchwave/state/results/")["Contents"]
+    ]
+    store = ResultStore(result_storage=S3Bucket.load("pw-results"))
+    values = [store.read(key.rsplit("/", 1)[1]).result for key in keys]
+    waves = [v for v in values if isinstance(v, WaveResult)]
+    assert [w.name for w in waves] == ["all"] and len(waves[0].results) == 4
+    # the run's ledger and reports are in S3 too
+    shared = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="patchwave/state/")["Contents"]]
+    assert any(f"/runs/{report.run_id}/" in k for k in shared)
+    assert any(k.endswith(".json") and f"/reports/{report.run_id}/" in k for k in shared)

@@ -12,8 +12,8 @@ so expiry is decided by the conditions below, never by the item's presence:
 - release: ``DeleteItem`` on condition we hold it (``dynamodb:DeleteItem``);
 - holders: ``BatchGetItem`` by 50 keys (``dynamodb:BatchGetItem``), consistent reads.
 
-``patchwave setup`` creates the table when missing (``dynamodb:DescribeTable``,
-``dynamodb:CreateTable``, ``dynamodb:UpdateTimeToLive``).
+``patchwave setup`` creates the table when missing (``dynamodb:DescribeTable``, its tags need
+``dynamodb:TagResource``, ``dynamodb:CreateTable``, ``dynamodb:UpdateTimeToLive``).
 """
 
 from __future__ import annotations
@@ -133,7 +133,9 @@ class DynamoLeases:
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(instance_ids))
         for start in range(0, len(unique), CHUNK):
-            keys: list[dict[str, Any]] = [{"instance_id": {"S": iid}} for iid in unique[start : start + CHUNK]]
+            keys: list[dict[str, Any]] = [
+                {"instance_id": {"S": iid}} for iid in unique[start : start + CHUNK]
+            ]
             while keys:
                 answer = self.dynamodb.batch_get_item(
                     RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
@@ -150,5 +152,7 @@ class DynamoLeases:
     def holders(self, instance_ids: Sequence[str], now: dt.datetime) -> dict[str, str]:
         moment = int(now.timestamp())
         return {
-            iid: item["run_id"] for iid, item in self.items(instance_ids).items() if item["expires_at"] > moment
+            iid: item["run_id"]
+            for iid, item in self.items(instance_ids).items()
+            if item["expires_at"] > moment
         }

@@ -141,7 +141,11 @@ class S3RunStore:
         return links
 
     def fetch_report(self, report_dir: str, run_id: str) -> Path | None:
-        keys = [k for k in list_keys(self.s3, self.bucket, f"{self.prefix}/reports/{run_id}/") if k.endswith(".json")]
+        keys = [
+            k
+            for k in list_keys(self.s3, self.bucket, f"{self.prefix}/reports/{run_id}/")
+            if k.endswith(".json")
+        ]
         if not keys:
             return None
         body = self.s3.get_object(Bucket=self.bucket, Key=keys[-1])["Body"].read().decode("utf-8")

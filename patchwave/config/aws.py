@@ -77,19 +77,27 @@ class Accounts(Strict):
     """Many accounts and regions: named, or discovered from an AWS Organizations OU."""
 
     ids: list[str] = Field(default_factory=list)
-    organization_unit: str | None = Field(default=None, pattern=r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
+    organization_unit: str | None = Field(
+        default=None, pattern=r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$"
+    )
     exclude: list[str] = Field(default_factory=list)
     role_arn_pattern: str = Field(
         default="arn:aws:iam::{account}:role/patchwave-member",
         pattern=ARN + r"iam::\{account\}:role/[\w+=,.@\-/]+$",
         description="The role patchwave assumes in each member account; {account} is its id.",
     )
-    role_arns: dict[str, str] = Field(default_factory=dict, description="Per account, overriding the pattern.")
+    role_arns: dict[str, str] = Field(
+        default_factory=dict, description="Per account, overriding the pattern."
+    )
     external_id: str | None = None
     regions: list[str] = Field(default_factory=list)
     canary: str | None = Field(default=None, pattern=ACCOUNT, description="This account runs alone, first.")
-    wave_size: int = Field(default=0, ge=0, le=1000, description="Accounts per wave after the canary (0: all).")
-    max_concurrent: int = Field(default=2, ge=1, le=1000, description="Accounts patching at once (a Prefect global concurrency limit).")
+    wave_size: int = Field(
+        default=0, ge=0, le=1000, description="Accounts per wave after the canary (0: all)."
+    )
+    max_concurrent: int = Field(
+        default=2, ge=1, le=1000, description="Accounts patching at once (a global concurrency limit)."
+    )
     concurrency_limit: str = Field(default="patchwave-accounts", pattern=r"^[a-z0-9][a-z0-9\-]*$")
     max_failed_targets: int = Field(
         default=0, ge=0, description="Account-regions allowed to fail before later waves are not started."
