@@ -1,7 +1,8 @@
 """One account-region of a multi-account window: the child run the parent starts through
 ``run_deployment``. It holds one slot of the accounts' global concurrency limit for its whole
 run (so at most ``accounts.max_concurrent`` accounts patch at once, whichever worker runs
-them), reaches the member account through its role, and runs the window there.
+them), reaches the member account through its role, and runs the window there. When it took
+and gave back its slot goes to its ledger (``account_slot``), as evidence of the cap.
 
 Failures of the account are this run's: AccessDenied on the role, no managed instance
 matching the window, a halted window; the parent reports them beside the others.
@@ -15,9 +16,9 @@ from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
 from prefect.states import Failed, State
 
-from flows.patch_window import DEFAULT_FLEET, final_state, run_window
+from flows.patch_window import DEFAULT_FLEET, current_run_id, final_state, run_window
 from patchwave.config import load_config
-from patchwave.connect import open_member_fleet
+from patchwave.connect import open_member_fleet, open_run_store
 from patchwave.errors import ConfigError
 
 
@@ -39,14 +40,17 @@ def account_window(
     if accounts is None:
         raise ConfigError(str(config.directory / "aws.yaml"), "accounts", None, "no accounts configured")
     logger = get_run_logger()
+    book = open_run_store(config).ledger(report_dir, current_run_id())
     with concurrency(accounts.concurrency_limit, occupy=1, strict=True):
         held = dt.datetime.now(dt.UTC)
-        handle = open_member_fleet(fleet, config, account, region, speed)
-        logger.info("Account %s in %s: %s", account, region, handle.description)
-        report = run_window(handle, spec, report_dir=report_dir, reason=f"account {account} in {region}")
-        handle.runs.ledger(report_dir, report.run_id).append(
-            "account_slot", account=account, region=region, held=held, released=dt.datetime.now(dt.UTC)
-        )
+        try:
+            handle = open_member_fleet(fleet, config, account, region, speed)
+            logger.info("Account %s in %s: %s", account, region, handle.description)
+            report = run_window(handle, spec, report_dir=report_dir, reason=f"account {account} in {region}")
+        finally:
+            released = dt.datetime.now(dt.UTC)
+            book.append("account_slot", account=account, region=region, held=held, released=released)
+            book.close()
     if not report.instances:
         return Failed(message=f"account {account} {region}: no managed instance matches window {window}")
     return final_state(report)

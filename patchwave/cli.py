@@ -108,7 +108,8 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
     if kind == "sim":
         from patchwave.sim import load_spec
 
-        load_spec(path)
+        if "{account}" not in path and "{region}" not in path:  # else one spec per member account
+            load_spec(path)
     else:
         from patchwave.aws import open_aws
 
