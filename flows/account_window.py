@@ -11,6 +11,7 @@ matching the window, a halted window; the parent reports them beside the others.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
@@ -20,6 +21,11 @@ from flows.patch_window import DEFAULT_FLEET, current_run_id, final_state, run_w
 from patchwave.config import load_config
 from patchwave.connect import open_member_fleet, open_run_store
 from patchwave.errors import ConfigError
+
+
+def target_report_dir(report_dir: str, account: str, region: str) -> str:
+    """Each account-region's reports in a folder of its own, under the window's."""
+    return str(Path(report_dir) / f"{account}-{region}")
 
 
 @flow(name="account-window", flow_run_name="{window}-{account}-{region}")
@@ -40,6 +46,7 @@ def account_window(
     if accounts is None:
         raise ConfigError(str(config.directory / "aws.yaml"), "accounts", None, "no accounts configured")
     logger = get_run_logger()
+    report_dir = target_report_dir(report_dir, account, region)  # reports of one window share a name
     book = open_run_store(config).ledger(report_dir, current_run_id())
     with concurrency(accounts.concurrency_limit, occupy=1, strict=True):
         held = dt.datetime.now(dt.UTC)

@@ -29,6 +29,7 @@ from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.states import Completed, Failed, State
 
+from flows.account_window import target_report_dir
 from flows.patch_window import DEFAULT_FLEET
 from patchwave.config import load_config
 from patchwave.connect import open_run_store
@@ -91,6 +92,7 @@ def child_result(
 ) -> TargetResult:
     run_id = str(run.id)
     state = run.state
+    report_dir = target_report_dir(report_dir, target.account, target.region)
     result = TargetResult(
         account=target.account,
         region=target.region,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,13 +23,15 @@ import pytest
 import yaml
 from botocore.config import Config as BotoConfig
 
+from tests import test_e2e_prefect_server as e2e
 from tests.helpers import group, ids, spec, window
-from tests.test_e2e_prefect_server import free_port, server, stop, wait_for  # noqa: F401 - fixture
+from tests.test_e2e_prefect_server import free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 REGIONS = ["eu-west-1", "us-east-1"]
 ONE_TRY = BotoConfig(retries={"max_attempts": 1})
+server = e2e.server  # the Prefect server fixture
 
 
 @pytest.fixture
@@ -109,7 +110,11 @@ def write_config(folder: Path, org: dict) -> None:
     (folder / "windows.yaml").write_text(yaml.safe_dump({"windows": [win.model_dump(mode="json")]}))
     aws = {
         "region": "eu-west-1",
-        "shared": {"leases_table": "patchwave-leases", "bucket": "patchwave-state", "prefix": "patchwave/state"},
+        "shared": {
+            "leases_table": "patchwave-leases",
+            "bucket": "patchwave-state",
+            "prefix": "patchwave/state",
+        },
         "accounts": {
             "organization_unit": org["unit"],
             "exclude": [org["excluded"]],
@@ -193,7 +198,10 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
     )
     fleet = f"sim:{tmp_path / 'fleets'}/{{account}}-{{region}}.yaml"
     deployed = cli("deploy", "--work-pool", "accounts-e2e", "--fleet", fleet, "--speed", "0", *common)
-    assert "deployed patch-accounts/test-window" in deployed and "deployed account-window/account-window" in deployed
+    assert (
+        "deployed patch-accounts/test-window" in deployed
+        and "deployed account-window/account-window" in deployed
+    )
 
     worker_log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
@@ -218,7 +226,9 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
             assert done.state.is_completed(), (done.state, log_tail)  # 2 failed targets <= max_failed_targets
 
             children = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id]))
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id])
+                )
             )
             child_deployment = client.read_deployment_by_name("account-window/account-window")
             assert len(children) == 6 and {c.deployment_id for c in children} == {child_deployment.id}
@@ -230,8 +240,14 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
                     assert "AccessDenied" in (child.state.message or ""), child.state.message
 
             # the cap: at most 2 children held a slot at once, while more than 2 were running
-            s3 = boto3.client("s3", endpoint_url=moto_process, region_name="eu-west-1", config=ONE_TRY,
-                              aws_access_key_id=org["key"][0], aws_secret_access_key=org["key"][1])
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=moto_process,
+                region_name="eu-west-1",
+                config=ONE_TRY,
+                aws_access_key_id=org["key"][0],
+                aws_secret_access_key=org["key"][1],
+            )
             held = []
             for child in children:
                 prefix = f"patchwave/state/runs/{child.id}/"
@@ -241,7 +257,10 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
                         entry = json.loads(line)
                         if entry["kind"] == "account_slot":
                             held.append(
-                                (dt.datetime.fromisoformat(entry["held"]), dt.datetime.fromisoformat(entry["released"]))
+                                (
+                                    dt.datetime.fromisoformat(entry["held"]),
+                                    dt.datetime.fromisoformat(entry["released"]),
+                                )
                             )
             assert len(held) == 6
             assert max_overlap(held) <= 2
@@ -255,11 +274,15 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
             report = json.loads(aggregated.read_text())
             assert report["status"] == "partial" and report["run_id"] == str(parent.id)
             statuses = {(t["account"], t["region"]): t["status"] for t in report["targets"]}
-            assert statuses == {(a, r): ("failed" if a == org["denied"] else "succeeded") for a in members for r in REGIONS}
+            assert statuses == {
+                (a, r): ("failed" if a == org["denied"] else "succeeded") for a in members for r in REGIONS
+            }
             for target in report["targets"]:
                 assert target["run_link"].endswith(f"/runs/flow-run/{target['flow_run_id']}")
                 if target["status"] == "succeeded":
-                    assert target["totals"]["patched"] == 3 and target["report_link"]
+                    assert target["totals"]["patched"] == 3
+                    child = json.loads(Path(target["report_link"]).read_text())  # the child's own report
+                    assert child["run_id"] == target["flow_run_id"] and len(child["instances"]) == 3
                 else:
                     assert "AccessDenied" in target["message"] and target["report_link"] is None
             (artifact,) = client.read_artifacts(
@@ -267,8 +290,67 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
             )
             assert str(artifact.flow_run_id) == str(parent.id)
             assert "/runs/flow-run/" in artifact.data and "AccessDenied" in artifact.data
-            shared = s3.list_objects_v2(Bucket="patchwave-state", Prefix=f"patchwave/state/reports/{parent.id}/")
+            shared = s3.list_objects_v2(
+                Bucket="patchwave-state", Prefix=f"patchwave/state/reports/{parent.id}/"
+            )
             assert {Path(o["Key"]).suffix for o in shared["Contents"]} == {".json", ".md"}
     finally:
         stop(worker)
         worker_log.close()
+
+
+def test_account_waves_put_the_canary_alone_first_then_waves_of_accounts() -> None:
+    from patchwave.window.accounts import plan_account_waves
+
+    waves = plan_account_waves(["333", "111", "222", "444"], ["eu-west-1", "us-east-1"], "333", 2)
+    assert [w.name for w in waves] == ["canary", "accounts-1", "accounts-2"]
+    assert [t.label for t in waves[0].targets] == ["333/eu-west-1", "333/us-east-1"]
+    assert [sorted({t.account for t in w.targets}) for w in waves[1:]] == [["111", "222"], ["444"]]
+    (everything,) = plan_account_waves(["1", "2"], ["eu-west-1"], None, 0)
+    assert len(everything.targets) == 2
+
+
+@pytest.mark.parametrize(
+    ("accounts", "shown"),
+    [
+        ({"ids": ["12345"], "regions": ["eu-west-1"]}, "account id '12345' is not 12 digits"),
+        ({"ids": ["111111111111"], "regions": ["mars-1"]}, "region 'mars-1' is not a region name"),
+        ({"ids": ["111111111111"]}, "name at least one region"),
+        ({"regions": ["eu-west-1"]}, "name ids or an organization_unit"),
+        ({"organization_unit": "ou-bad", "regions": ["eu-west-1"]}, "accounts.organization_unit = 'ou-bad'"),
+        (
+            {"ids": ["111111111111"], "regions": ["eu-west-1"], "max_concurrent": 0},
+            "accounts.max_concurrent = 0",
+        ),
+        (
+            {"ids": ["111111111111"], "regions": ["eu-west-1"], "canary": "222222222222"},
+            "canary '222222222222' is not one of ids",
+        ),
+        (
+            {
+                "ids": ["111111111111"],
+                "regions": ["eu-west-1"],
+                "role_arns": {"111111111111": "arn:aws:iam::9:role/x"},
+            },
+            "is not a role of account 111111111111",
+        ),
+    ],
+)
+def test_bad_accounts_config_is_one_line_exit_2_before_any_call(
+    tmp_path: Path, accounts: dict, shown: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from patchwave.cli import app
+
+    folder = tmp_path / "config"
+    folder.mkdir()
+    for name in ("baselines.yaml", "windows.yaml"):
+        (folder / name).write_text((ROOT / "config" / name).read_text())
+    (folder / "aws.yaml").write_text(yaml.safe_dump({"accounts": accounts}))
+    result = CliRunner().invoke(
+        app, ["setup", "--config", str(folder)], env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    )
+    assert result.exit_code == 2, result.output
+    assert shown in result.output and f"{folder / 'aws.yaml'}: accounts" in result.output
+    assert len(result.output.strip().splitlines()) == 1
