@@ -66,7 +66,8 @@ def window_start(handle: FleetHandle) -> dt.datetime:
     scheduled = get_scheduled_start_time() if isinstance(handle.clock, WallClock) else None
     now = handle.clock.now()
     if scheduled is not None and scheduled.astimezone(dt.UTC) < now:
-        return scheduled.astimezone(dt.UTC)
+        # a plain datetime: Prefect's DateTime drops its time zone when a timedelta is added
+        return dt.datetime.fromtimestamp(scheduled.timestamp(), dt.UTC)
     return now
 
 
