@@ -91,7 +91,10 @@ def open_member_fleet(
     who = check_credentials(clients)
     if f"account {account} " not in who:
         raise FleetUnavailable(f"the role for account {account} reached another account: {who}")
-    leases, runs = open_shared(config.aws)
+    from patchwave.state.scoped import ScopedLeases
+
+    shared_leases, runs = open_shared(config.aws)
+    leases = ScopedLeases(shared_leases, f"{account}/{region}")
     kind, path = parse_fleet_option(value)
     if kind == "sim":
         from patchwave.sim import load_spec, open_simulated

@@ -307,17 +307,20 @@ def final(cluster: Cluster, flow_run_id, timeout: float = 420):
             raise AssertionError(f"flow run {flow_run_id} did not finish: {tails}") from None
 
 
-def ledger(cluster: Cluster, run_id: object) -> list[dict]:
-    from patchwave.aws.s3_state import S3Ledger
-
-    s3 = boto3.client(
+def state_s3(cluster: Cluster):
+    return boto3.client(
         "s3",
         endpoint_url=cluster.env["AWS_ENDPOINT_URL"],
         region_name="eu-west-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    return S3Ledger(s3, f"s3://patchwave-state/patchwave/state/runs/{run_id}").entries()
+
+
+def ledger(cluster: Cluster, run_id: object) -> list[dict]:
+    from patchwave.aws.s3_state import S3Ledger
+
+    return S3Ledger(state_s3(cluster), f"s3://patchwave-state/patchwave/state/runs/{run_id}").entries()
 
 
 def test_two_overlapping_windows_on_two_workers_never_hold_an_instance_both(cluster: Cluster) -> None:
@@ -404,13 +407,7 @@ def test_a_worker_killed_mid_wave_and_its_run_resumed_on_the_other_starts_nothin
     evidence = cluster.evidence()
     assert {i: evidence["installs"].get(i, 0) for i in LONG} == dict.fromkeys(LONG, 1)  # nothing twice
     assert evidence["overlaps"] == []
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=cluster.env["AWS_ENDPOINT_URL"],
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = state_s3(cluster)
     keys = s3.list_objects_v2(Bucket="patchwave-state", Prefix=f"patchwave/state/reports/{run.id}/")[
         "Contents"
     ]

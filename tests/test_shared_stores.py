@@ -252,3 +252,18 @@ def test_task_results_go_to_the_s3_block_setup_saved(bucket: str, tmp_path: Path
     shared = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="patchwave/state/")["Contents"]]
     assert any(f"/runs/{report.run_id}/" in k for k in shared)
     assert any(k.endswith(".json") and f"/reports/{report.run_id}/" in k for k in shared)
+
+
+def test_leases_of_two_accounts_with_the_same_instance_id_do_not_collide(table: str) -> None:
+    from patchwave.state.scoped import ScopedLeases
+
+    shared = DynamoLeases(clients().dynamodb, table)
+    one = ScopedLeases(shared, "111111111111/eu-west-1")
+    two = ScopedLeases(shared, "222222222222/eu-west-1")
+    same = ids("d8", 2)
+    assert one.acquire("run-1", same, NOW, NOW + MINUTE) == {}
+    assert two.acquire("run-2", same, NOW, NOW + MINUTE) == {}  # another account's instances
+    assert one.acquire("run-3", same, NOW, NOW + MINUTE) == dict.fromkeys(same, "run-1")
+    assert two.holders(same, NOW) == dict.fromkeys(same, "run-2")
+    one.release("run-1", same)
+    assert one.holders(same, NOW) == {} and two.holders(same, NOW) == dict.fromkeys(same, "run-2")
