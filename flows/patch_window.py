@@ -22,9 +22,15 @@ from patchwave.clock import WallClock
 from patchwave.compliance.summary import ComplianceReport
 from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
-from patchwave.errors import ConfigError
 from patchwave.reports.report import Report, build_report
-from patchwave.state.ledger import plan_from_dict, plan_to_dict, result_from_dict, result_to_dict
+from patchwave.state.ledger import (
+    check_resumable,
+    check_run_id,
+    plan_from_dict,
+    plan_to_dict,
+    result_from_dict,
+    result_to_dict,
+)
 from patchwave.window.decisions import Decision
 from patchwave.window.planning import exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
@@ -57,6 +63,7 @@ def settings_for(
         stop_starting_at=stop_at,
         overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
         attempt=attempt,
+        undelivered_are_errors=window.count_undelivered_as_errors,
     )
 
 
@@ -89,11 +96,11 @@ def run_window(
     logger = get_run_logger()
     clock = handle.clock
     run_id = resume or current_run_id()
-    ledger = handle.runs.ledger(report_dir, run_id)
+    ledger = handle.runs.ledger(report_dir, check_run_id(run_id))
     earlier = ledger.entries()
     attempt = flow_run.get_run_count() or 1
-    if resume and not any(e["kind"] == "plan" for e in earlier):
-        raise ConfigError("--resume", "run", resume, f"no ledger of that run in {ledger.path}")
+    if resume:  # a run of this window, its ledger sound (wherever the store keeps it)
+        check_resumable(earlier, resume, window.name, str(ledger.path))
 
     events.publish(events.Phase("discover", f"targets of window {window.name} (run {run_id})"))
     targets = discover_targets(handle, window.targets)
@@ -142,7 +149,8 @@ def run_window(
             if result.status in ("halted", "cut_off", "aborted"):
                 stop_reason = stop_reason or f"wave {wave.name!r} {result.status}"
             continue
-        if not stop_reason and clock.now() >= stop_at and wave.install_ids:
+        resume_entries = [e for e in earlier if e.get("wave") == wave.name]
+        if not stop_reason and clock.now() >= stop_at and wave.install_ids and not resume_entries:
             stop_reason, stop_status = "the window's cutoff passed before this wave", "cut_off"
         if not stop_reason and wave.require_approval and wave.install_ids:
             decision = ask_approval(wave, window.approval_timeout_minutes, clock.now())
@@ -157,7 +165,6 @@ def run_window(
             results.append(not_run(wave, stop_reason, clock.now(), stop_status))
             stop_status = "not_attempted" if stop_status != "cut_off" else "cut_off"
             continue
-        resume_entries = [e for e in earlier if e.get("wave") == wave.name]
         result = run_wave(
             handle, opaque(wave), settings, ledger=str(ledger.path), resume=opaque(resume_entries)
         )

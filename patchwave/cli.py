@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import sys
 from enum import StrEnum
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from patchwave.cli_leases import leases_app
 from patchwave.errors import ConfigError, PatchwaveError
 
 app = typer.Typer(
@@ -28,6 +30,7 @@ app = typer.Typer(
 )
 baselines_app = typer.Typer(help="Patch baselines as code.", no_args_is_help=True)
 app.add_typer(baselines_app, name="baselines")
+app.add_typer(leases_app, name="leases")
 
 console = Console()
 err = Console(stderr=True)
@@ -47,9 +50,17 @@ SpeedOpt = Annotated[
 ]
 
 
+def safe(text: object) -> str:
+    from patchwave.reports.console import safe as escaped
+
+    return escaped(text)
+
+
 def fail(error: Exception, code: int = 2) -> typer.Exit:
     """Print one line on stderr; the caller raises the returned Exit."""
-    err.print(f"error: {error}", style="bold red", highlight=False, markup=False, soft_wrap=True)
+    from patchwave.reports.console import strip_control
+
+    err.print(f"error: {strip_control(error)}", style="bold red", highlight=False, markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -78,7 +89,7 @@ def _parse_tags(values: list[str]) -> dict[str, list[str]]:
 
 
 def _speed(value: float | None) -> float | None:
-    if value is not None and (value < 0 or value > 1_000_000):
+    if value is not None and not (math.isfinite(value) and 0 <= value <= 1_000_000):
         raise ConfigError("--speed", "speed", value, "must be between 0 and 1000000")
     return value
 
@@ -117,6 +128,23 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
     return config
 
 
+def _check_run_inputs(
+    window: str, config_dir: Path, report_dir: Path, report_json: Path | None, resume: str | None
+) -> None:
+    """Before any fleet call: the report folder takes files, ``--resume`` names a run of
+    this window whose ledger reads back."""
+    from patchwave.connect import open_run_store
+    from patchwave.state.ledger import check_resumable, check_run_id, check_writable
+
+    check_writable(report_dir, "--report-dir")
+    if report_json is not None:
+        check_writable(report_json.parent, "--report-json")
+    if resume is not None:  # in the shared store when config/aws.yaml names one
+        ledger = open_run_store(_load(config_dir)).ledger(str(report_dir), check_run_id(resume))
+        where = str(ledger.path) if str(ledger.path).startswith("s3://") else str(report_dir / ".runs")
+        check_resumable(ledger.entries(), resume, window, where)
+
+
 def _run_window_cli(
     window: str,
     config_dir: Path,
@@ -131,12 +159,13 @@ def _run_window_cli(
         speed = _speed(speed)
         config = _validate_fleet_option(config_dir, fleet)
         config.window(window)
+        _check_run_inputs(window, config_dir, report_dir, report_json, resume)
     except PatchwaveError as exc:
         raise fail(exc) from None
     _prefect_quiet(verbose)
     from flows.patch_window import patch_window
 
-    console.print(f"[bold]patchwave[/bold] window [cyan]{window}[/cyan] on {fleet}")
+    console.print(f"[bold]patchwave[/bold] window [cyan]{safe(window)}[/cyan] on {safe(fleet)}")
     _run_flow_with_progress(
         patch_window,
         window=window,
@@ -151,7 +180,7 @@ def _run_window_cli(
 
 def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     """Run a window-shaped flow in this process with live progress, then print its report."""
-    from patchwave.reports.console import LiveProgress, before_after_table, waves_table
+    from patchwave.reports.console import LiveProgress, before_after_table, strip_control, waves_table
 
     with LiveProgress(console) as live:
         state = flow_fn(**parameters, return_state=True)
@@ -170,22 +199,22 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     problems = [i for i in report.instances if i.outcome.value not in ("patched", "already_compliant")]
     for item in problems:
         console.print(
-            f"  {item.instance_id} [{item.wave}] {item.outcome.value}: {item.error or item.status_details}",
+            strip_control(f"  {item.instance_id} [{item.wave}] {item.outcome.value}: {item.error or item.status_details}"),
             highlight=False,
             markup=False,
         )
     for decision in report.decisions:
         console.print(
-            f"approval of wave {decision.wave}: {decision.decision} {decision.decided_by} {decision.note}",
+            strip_control(f"approval of wave {decision.wave}: {decision.decision} {decision.decided_by} {decision.note}"),
             highlight=False,
             markup=False,
         )
     calls = sum(report.api_calls.values())
     console.print(f"API calls: {calls} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
     for kind, path in paths.items():
-        console.print(f"report ({kind}): {path}")
+        console.print(f"report ({kind}): {safe(path)}")
     console.print(
-        f"[bold]{report.status}[/bold] (run {report.run_id}): "
+        f"[bold]{report.status}[/bold] (run {safe(report.run_id)}): "
         + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
     )
     if state.is_failed() or report.status in ("halted", "cut_off", "aborted"):
@@ -257,7 +286,7 @@ def scan(
     console.print(compliance_table("Compliance after scan", report))
     console.print(patch_group_table(report))
     for line in report.headlines():
-        console.print(line)
+        console.print(safe(line))
 
 
 @app.command()
@@ -286,7 +315,7 @@ def compliance(
     console.print(compliance_table("Last reported compliance", report))
     console.print(patch_group_table(report))
     for line in report.headlines():
-        console.print(line)
+        console.print(safe(line))
 
 
 @app.command()
@@ -310,7 +339,7 @@ def plan(
     result = plan_window(spec, targets, handle.fleet.patch_states(ids), handle.fleet.compliance(ids))
     console.print(plan_table(result))
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {safe(warning)}")
     to_install = sum(len(w.install_ids) for w in result.waves)
     console.print(
         f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "
@@ -405,7 +434,7 @@ def emergency(
     _prefect_quiet(verbose)
     from flows.emergency_patch import emergency_patch
 
-    console.print(f"[bold]patchwave[/bold] emergency patching on {fleet}: {request.reason}")
+    console.print(f"[bold]patchwave[/bold] emergency patching on {safe(fleet)}: {safe(request.reason)}")
     _run_flow_with_progress(
         emergency_patch,
         request=request,

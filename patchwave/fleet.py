@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from patchwave.errors import PatchwaveError
+
 PingStatus = Literal["Online", "ConnectionLost", "Inactive"]
 PatchOperation = Literal["Scan", "Install"]
 RebootOption = Literal["RebootIfNeeded", "NoReboot"]
@@ -46,6 +48,31 @@ class ManagedInstance:
 
 
 @dataclass(frozen=True)
+class PingInfo:
+    """What DescribeInstanceInformation says of a node's agent. PingStatus alone proves
+    little: it stays Online for minutes after a reboot began, because it is derived from the
+    agent's last ping (``last_ping``, LastPingDateTime)."""
+
+    status: str
+    last_ping: dt.datetime | None
+
+
+class InstancesNotFound(PatchwaveError):
+    """A request named an instance the service no longer knows (terminated): SendCommand
+    (InvalidInstanceId) and EC2 (InvalidInstanceID.NotFound) refuse the whole request, so
+    nothing in it started and the rest may be sent again. ``instance_ids`` are the ids the
+    error names, when it names any (SendCommand's does not)."""
+
+    def __init__(
+        self, operation: str, message: str, instance_ids: Sequence[str] = (), done: Sequence[str] = ()
+    ) -> None:
+        self.operation = operation
+        self.instance_ids = tuple(instance_ids)
+        self.done = tuple(done)  # ids an earlier call of the same verb did act on (earlier chunks)
+        super().__init__(f"{operation}: {message}")
+
+
+@dataclass(frozen=True)
 class PatchCommand:
     """One AWS-RunPatchBaseline SendCommand, on at most 50 instances."""
 
@@ -61,10 +88,13 @@ class PatchCommand:
         if not 1 <= len(self.instance_ids) <= MAX_IDS_PER_CALL:
             raise ValueError(f"a command takes 1 to {MAX_IDS_PER_CALL} instance ids")
 
+    token: str = ""  # unique per command: written to the ledger before the command is sent
+
     @property
     def comment(self) -> str:
-        """Carried in SendCommand's Comment so an ambiguous send can be found again."""
-        return f"patchwave run {self.run_id} {self.operation}"
+        """Carried in SendCommand's Comment so an ambiguous send, or one a killed run may or
+        may not have made, can be found again (ListCommands, by its unique token)."""
+        return f"patchwave run {self.run_id} {self.operation}" + (f" {self.token}" if self.token else "")
 
 
 @dataclass(frozen=True)
@@ -137,11 +167,20 @@ class Fleet(Protocol):
         ...
 
     def send_patch_command(self, command: PatchCommand) -> str:
-        """Start AWS-RunPatchBaseline; returns the command id."""
+        """Start AWS-RunPatchBaseline; returns the command id. Raises InstancesNotFound, having
+        started nothing, when one of the ids is no longer a managed node."""
+        ...
+
+    def find_command(self, comment: str, since: dt.datetime) -> str | None:
+        """The id of the command sent with this Comment since a moment (ListCommands), or None
+        when it certainly was not accepted: how a resumed run learns whether the intent a
+        killed run wrote was sent."""
         ...
 
     def command_progress(self, command_ids: Sequence[str]) -> dict[str, CommandProgress]:
-        """Counters of many commands in few calls."""
+        """Counters of those of the commands that are still executing, in as few calls as the
+        executing commands take; a command absent from the answer has left the executing
+        stage (its invocations say how it ended)."""
         ...
 
     def list_invocations(self, command_id: str) -> list[Invocation]:
@@ -154,9 +193,15 @@ class Fleet(Protocol):
 
     def compliance(self, instance_ids: Sequence[str]) -> dict[str, ComplianceSummary]: ...
 
-    def ping_status(self, instance_ids: Sequence[str]) -> dict[str, str]: ...
+    def ping_info(self, instance_ids: Sequence[str]) -> dict[str, PingInfo]:
+        """Agent status and last ping of each node still managed; a node absent from the
+        answer is not managed any more (terminated, stopped, deregistered)."""
+        ...
 
-    def reboot(self, instance_ids: Sequence[str]) -> None: ...
+    def reboot(self, instance_ids: Sequence[str]) -> None:
+        """Ask for a reboot (it is only queued: the node goes down some time later). Raises
+        InstancesNotFound, having rebooted nothing, when an id is no longer known."""
+        ...
 
     def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
         """None for a healthy instance, else the reason it is not."""

@@ -66,10 +66,9 @@ def serve(config_dir: str, spec_path: str, port: int) -> None:
                 with lock:
                     answer = handler(params)
             except Exception as exc:  # noqa: BLE001 - returned to the caller as AWS would
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code", "InternalServerError")
-                self._send(
-                    400 if code != "InternalServerError" else 500, {"__type": code, "message": str(exc)}
-                )
+                code = getattr(exc, "code", None) or "InternalServerError"  # the emulator's AwsError
+                status = getattr(exc, "status", 500 if code == "InternalServerError" else 400)
+                self._send(status, {"__type": code, "message": str(exc)})
                 return
             self._send(200, answer)
 

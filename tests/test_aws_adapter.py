@@ -54,7 +54,8 @@ def test_inventory_joins_ssm_with_ec2_tags_including_spaces(aws_env) -> None:
     instance_ids = [i["InstanceId"] for i in reservation["Instances"]]
     ec2.stop_instances(InstanceIds=[instance_ids[1]])
     adapter = fleet()
-    # moto has no DescribeInstanceInformation: answer that one call, let EC2 go to moto
+    # moto has no DescribeInstanceInformation: answer that one call, let EC2 go to moto. As on a
+    # real account, Systems Manager does not list the stopped instance: EC2 does.
     infos = [
         {
             "InstanceId": i,
@@ -63,7 +64,7 @@ def test_inventory_joins_ssm_with_ec2_tags_including_spaces(aws_env) -> None:
             "PlatformName": "Amazon Linux",
             "PlatformVersion": "2023",
         }
-        for i in instance_ids
+        for i in instance_ids[:1]
     ]
     infos.append(
         {
@@ -297,10 +298,14 @@ def test_patch_states_chunk_at_50_and_map_every_count(aws_env) -> None:
         "OtherNonCompliantCount": 1,
     }
     ssm.add_response(
-        "describe_instance_patch_states", {"InstancePatchStates": []}, {"InstanceIds": instance_ids[:50]}
+        "describe_instance_patch_states",
+        {"InstancePatchStates": []},
+        {"InstanceIds": instance_ids[:50], "MaxResults": 50},
     )
     ssm.add_response(
-        "describe_instance_patch_states", {"InstancePatchStates": [state]}, {"InstanceIds": instance_ids[50:]}
+        "describe_instance_patch_states",
+        {"InstancePatchStates": [state]},
+        {"InstanceIds": instance_ids[50:], "MaxResults": 50},
     )
     with ssm:
         states = adapter.patch_states(instance_ids)

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from patchwave.sim.fleet import SimulatedFleet
+from patchwave.state.ledger import peek
 from tests.helpers import group, ids, spec, window
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,7 @@ def test_sigkill_mid_wave_then_resume_starts_nothing_twice(config, tmp_path: Pat
             found = list((reports / ".runs").glob("*.jsonl")) if (reports / ".runs").exists() else []
             if found:
                 ledger_file = found[0]
-                entries = [json.loads(line) for line in ledger_file.read_text().splitlines() if line.strip()]
+                entries = peek(ledger_file)
                 if any(
                     e["kind"] == "send" and e["wave"] == "rest" and e["operation"] == "Install"
                     for e in entries
@@ -90,7 +91,7 @@ def test_sigkill_mid_wave_then_resume_starts_nothing_twice(config, tmp_path: Pat
             os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
     assert ledger_file is not None
-    killed = [json.loads(line) for line in ledger_file.read_text().splitlines() if line.strip()]
+    killed = peek(ledger_file)
     assert not any(e["kind"] == "finished" for e in killed)
     run_id = ledger_file.stem
 

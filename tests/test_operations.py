@@ -17,6 +17,7 @@ from flows.patch_window import patch_window, run_window
 from flows.retry_failed import retry_failed
 from patchwave.connect import FleetHandle
 from patchwave.state.leases import MemoryLeases
+from patchwave.state.ledger import peek
 from patchwave.window.emergency import EmergencyRequest, emergency_window
 from patchwave.window.outcomes import Outcome
 from tests.helpers import group, ids, spec, window, world
@@ -309,7 +310,7 @@ def test_a_retried_run_repeats_no_finished_wave_and_only_the_failed_instances(co
     second_attempt = json.loads(path.read_text())
     assert second_attempt["status"] == "succeeded"
     ledger_file = next((tmp_path / "r" / ".runs").glob("*.jsonl"))
-    ledger = [json.loads(line) for line in ledger_file.read_text().splitlines()]
+    ledger = peek(ledger_file)
     assert [e["status"] for e in ledger if e["kind"] == "finished"] == ["halted", "succeeded"]
     assert len([e for e in ledger if e["kind"] == "plan"]) == 1  # planned once, in the first attempt
     installs: dict[str, int] = {}

@@ -61,29 +61,35 @@ def test_setup_refuses_a_bad_table_name_in_one_line(moto_env: str, tmp_path: Pat
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_leases_conditional_writes_expiry_and_heartbeat(table: str) -> None:
-    a = DynamoLeases(clients().dynamodb, table)
-    b = DynamoLeases(clients().dynamodb, table)
+def test_leases_conditional_writes_heartbeat_staleness_and_expiry(table: str) -> None:
+    stale = dt.timedelta(minutes=5)
+    a = DynamoLeases(clients().dynamodb, table, stale_after=stale)
+    b = DynamoLeases(clients().dynamodb, table, stale_after=stale)
     first = ids("d5", 3)
-    assert a.acquire("run-a", first, NOW, NOW + 10 * MINUTE) == {}
-    assert a.acquire("run-a", first, NOW, NOW + 10 * MINUTE) == {}  # ours already: taken again
-    assert b.acquire("run-b", first, NOW + MINUTE, NOW + 11 * MINUTE) == dict.fromkeys(first, "run-a")
+    assert a.acquire("run-a", first, NOW, NOW + 60 * MINUTE) == {}
+    assert a.acquire("run-a", first, NOW, NOW + 60 * MINUTE) == {}  # ours already: taken again
+    assert b.acquire("run-b", first, NOW + MINUTE, NOW + 61 * MINUTE) == dict.fromkeys(first, "run-a")
     assert b.holders(first, NOW + MINUTE) == dict.fromkeys(first, "run-a")
 
-    # a's heartbeat pushes its leases on: still refused past the first expiry
-    assert a.heartbeat("run-a", first[:2], NOW + 9 * MINUTE, NOW + 20 * MINUTE) == []
-    assert b.acquire("run-b", first, NOW + 15 * MINUTE, NOW + 30 * MINUTE) == dict.fromkeys(
-        first[:2], "run-a"
-    )
-    # the third (no heartbeat) expired and went to b: a's heartbeat reports it lost
-    assert b.holders(first, NOW + 15 * MINUTE) == {first[0]: "run-a", first[1]: "run-a", first[2]: "run-b"}
-    assert a.heartbeat("run-a", first, NOW + 16 * MINUTE, NOW + 26 * MINUTE) == [first[2]]
-    # a's release gives back its own leases and never deletes b's
-    a.release("run-a", first)
-    assert b.holders(first, NOW + 16 * MINUTE) == {first[2]: "run-b"}
+    # a's heartbeat keeps its leases live past the first staleness
+    a.heartbeat("run-a", NOW + 4 * MINUTE)
+    assert b.acquire("run-b", first, NOW + 8 * MINUTE, NOW + 68 * MINUTE) == dict.fromkeys(first, "run-a")
+    # then a goes silent (a SIGKILLed holder): stale after 5 minutes, its leases are free
+    assert b.holders(first, NOW + 10 * MINUTE) == {}
+    assert b.acquire("run-b", first, NOW + 10 * MINUTE, NOW + 70 * MINUTE) == {}
+    # a's next heartbeat finds them lost, and takes nothing back
+    a.heartbeat("run-a", NOW + 11 * MINUTE)
+    assert a.lost == {"run-a": set(first)}
+    a.release("run-a", first)  # never deletes b's
+    assert a.holders(first, NOW + 11 * MINUTE) == dict.fromkeys(first, "run-b")
     stored = b.items(first)
-    assert stored[first[2]]["expires_at"] == int((NOW + 30 * MINUTE).timestamp())  # the TTL attribute
-    assert b.holders(first, NOW + 31 * MINUTE) == {}  # expired: nobody's, whether or not TTL swept it
+    assert {item["expires_at"] for item in stored.values()} == {int((NOW + 70 * MINUTE).timestamp())}  # TTL
+    # a holder that keeps beating but never finishes is free at its lease's end all the same
+    b.heartbeat("run-b", NOW + 69 * MINUTE)
+    assert b.holders(first, NOW + 69 * MINUTE) == dict.fromkeys(first, "run-b")
+    assert b.holders(first, NOW + 71 * MINUTE) == {}
+    b.release("run-b", first)
+    assert b.items(first) == {}
 
 
 RACER = """
@@ -139,13 +145,14 @@ def test_s3_ledger_round_trip_and_two_writers_of_one_run(bucket: str) -> None:
     flow_ledger.append("start", started=NOW, snapshot_id="snap")
     flow_ledger.append("plan", plan={"waves": []})
     wave_ledger = store.reopen(str(flow_ledger.path))  # the wave task, from the location string
-    wave_ledger.append("send", wave="w", command_id="c-1", instance_ids=["i-1"])
+    wave_ledger.append("intents", wave="w", commands=[{"token": "t-1", "instance_ids": ["i-1"]}])
+    wave_ledger.append("send", wave="w", command_id="c-1", members=["i-1"])  # buffered
     wave_ledger.append("outcome", wave="w", instance_id="i-1", outcome="patched")  # buffered
-    assert [e["kind"] for e in store.ledger("x", "run-1").entries()] == ["start", "plan", "send"]
+    assert [e["kind"] for e in store.ledger("x", "run-1").entries()] == ["start", "plan", "intents"]
     wave_ledger.close()
     flow_ledger.append("wave_done", wave="w", result={})  # a stale number: takes the next free one
     entries = store.ledger("x", "run-1").entries()
-    assert [e["kind"] for e in entries] == ["start", "plan", "send", "outcome", "wave_done"]
+    assert [e["kind"] for e in entries] == ["start", "plan", "intents", "send", "outcome", "wave_done"]
     assert entries[0]["started"] == NOW.isoformat()
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
     assert len(keys) == 5 and all(k.startswith("patchwave/state/runs/run-1/") for k in keys)
@@ -158,7 +165,7 @@ from tests.moto_server import clients
 ledger = S3Ledger(clients().s3, sys.argv[1])
 for n in range(100000):
     ledger.append("outcome", n=n, note="buffered, not announced")
-    ledger.append("send", n=n)
+    ledger.append("intents", n=n)
     print(n, flush=True)  # the work this line announces would start now
 """
 
@@ -184,14 +191,29 @@ def test_a_sigkilled_writer_loses_no_line_that_announced_work(bucket: str, moto_
         os.killpg(writer.pid, signal.SIGKILL)
         writer.wait(timeout=30)
     entries = S3Ledger(clients().s3, url).entries()
-    sends = [e["n"] for e in entries if e["kind"] == "send"]
+    sends = [e["n"] for e in entries if e["kind"] == "intents"]
     assert sends[: announced + 1] == list(range(announced + 1))  # every announced start is there
     assert sends == list(range(len(sends)))  # and nothing out of order or torn
     # a new writer (the resumed run, on another worker) continues after it, overwriting nothing
     resumed = S3Ledger(clients().s3, url)
-    resumed.append("send", n="resumed")
+    resumed.append("intents", n="resumed")
     after = S3Ledger(clients().s3, url).entries()
-    assert after[: len(entries)] == entries and after[-1] == {"kind": "send", "n": "resumed"}
+    assert after[: len(entries)] == entries and after[-1] == {"kind": "intents", "n": "resumed"}
+
+
+def test_an_altered_ledger_object_is_refused_not_read(bucket: str) -> None:
+    from patchwave.state.ledger import LedgerDamaged
+
+    url = f"s3://{bucket}/patchwave/state/runs/altered"
+    ledger = S3Ledger(clients().s3, url)
+    ledger.append("plan", plan={"waves": []})
+    ledger.append("intents", wave="w", commands=[])
+    s3 = boto3.client("s3")
+    key = "patchwave/state/runs/altered/00000000.jsonl"
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    s3.put_object(Bucket=bucket, Key=key, Body=body.replace(b'"waves"', b'"wavez"'))
+    with pytest.raises(LedgerDamaged, match="00000000.jsonl: line 1: damaged ledger line"):
+        S3Ledger(clients().s3, url).entries()
 
 
 def test_reports_kept_in_s3_are_fetched_by_another_worker(bucket: str, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_invocation_goes_pending_in_progress_success(config) -> None:
     assert statuses(fleet, command)[iid] == ("InProgress", "InProgress")
     clock.sleep(3600)
     assert statuses(fleet, command)[iid] == ("Success", "Success")
-    progress = fleet.command_progress([command])[command]
+    progress = fleet.progress_of(command, clock.now())
     assert (progress.status, progress.completed_count, progress.error_count) == ("Success", 1, 0)
 
 
@@ -55,6 +55,7 @@ def test_reboot_if_needed_takes_the_instance_offline_then_back(config) -> None:
         install_minutes={"median": 10, "p99": 10},
         reboot_minutes={"median": 5, "p99": 5},
         delivery_seconds=0,
+        ping_lag_minutes=0,
     )
     fleet, clock = world(s, config.baselines)
     (iid,) = ids("a", 1)
@@ -64,6 +65,41 @@ def test_reboot_if_needed_takes_the_instance_offline_then_back(config) -> None:
     clock.sleep(5 * 60)
     assert fleet.ping_status([iid])[iid] == "Online"
     assert fleet.patch_states([iid])[iid].installed_pending_reboot == 0
+
+
+def test_ping_status_lags_a_reboot_and_last_ping_tells(config) -> None:
+    """PingStatus is derived from the agent's pings: it reads Online for ping_lag_minutes after
+    the node went down; only LastPingDateTime after the reboot proves it came back."""
+    s = spec(
+        [group("a", ids("a", 1))],
+        install_minutes={"median": 10, "p99": 10},
+        reboot_minutes={"median": 3, "p99": 3},
+        delivery_seconds=0,
+        ping_lag_minutes=5,
+    )
+    fleet, clock = world(s, config.baselines)
+    (iid,) = ids("a", 1)
+    install(fleet, [iid])
+    went_down = clock.now() + dt.timedelta(minutes=10)
+    clock.sleep(11 * 60)
+    during = fleet.ping_info([iid])[iid]
+    assert during.status == "Online" and during.last_ping is not None and during.last_ping <= went_down
+    clock.sleep(3 * 60)
+    after = fleet.ping_info([iid])[iid]
+    assert after.status == "Online" and after.last_ping is not None and after.last_ping > went_down
+
+
+def test_a_controlled_reboot_is_only_queued(config) -> None:
+    (iid,) = ids("a2", 1)
+    s = spec([group("a", [iid])], reboot_minutes={"median": 2, "p99": 2}, shutdown_seconds=600)
+    fleet, clock = world(s, config.baselines)
+    asked = clock.now()
+    fleet.reboot([iid])
+    clock.sleep(60)
+    assert fleet.ping_info([iid])[iid].status == "Online"  # still reads Online
+    assert fleet.ping_info([iid])[iid].last_ping <= asked
+    clock.sleep(5 * 60)  # EC2 hard-reboots after 4 minutes, back 2 minutes later
+    assert fleet.ping_info([iid])[iid].last_ping > asked
 
 
 def test_no_reboot_leaves_patches_pending_reboot_and_non_compliant(config) -> None:
@@ -95,7 +131,7 @@ def test_offline_and_inactive_instances(config) -> None:
     result = statuses(fleet, command)
     assert result[lost] == ("TimedOut", "DeliveryTimedOut")
     assert result[gone] == ("Failed", "Undeliverable")
-    assert fleet.command_progress([command])[command].error_count == 0  # neither counts as an error
+    assert fleet.progress_of(command, clock.now()).error_count == 0  # neither counts as an error
 
 
 def test_failing_and_stuck_instances(config) -> None:
@@ -111,7 +147,7 @@ def test_failing_and_stuck_instances(config) -> None:
     assert fleet.patch_states([bad])[bad].failed == 1
     clock.sleep(2 * 3600)
     assert statuses(fleet, command)[stuck] == ("TimedOut", "ExecutionTimedOut")
-    assert fleet.command_progress([command])[command].error_count == 2
+    assert fleet.progress_of(command, clock.now()).error_count == 2
 
 
 def test_hung_reboot_never_comes_back(config) -> None:

@@ -28,9 +28,11 @@ from patchwave.fleet import (
     CommandProgress,
     ComplianceSummary,
     InstancePatchState,
+    InstancesNotFound,
     Invocation,
     ManagedInstance,
     PatchCommand,
+    PingInfo,
 )
 
 THROTTLING = frozenset(
@@ -44,6 +46,7 @@ SEVERITIES = {
     "InformationalCount": "INFORMATIONAL",
     "UnspecifiedCount": "UNSPECIFIED",
 }
+COMMANDS_SINCE_MARGIN = dt.timedelta(minutes=5)  # clocks differ: look a little before the oldest
 SEND_ATTEMPTS = 4  # ambiguous SendCommand failures tolerated before giving up (each checked first)
 REBOOT_DOCUMENTS = {"WINDOWS": ("AWS-RunPowerShellScript", "exit 3010")}
 LINUX_REBOOT = ("AWS-RunShellScript", "exit 194")  # the agent reboots the node on exit code 194
@@ -74,9 +77,13 @@ class AwsFleet:
 
     # ----------------------------------------------------------------- inventory
     def list_instances(self) -> list[ManagedInstance]:
+        """Managed nodes (DescribeInstanceInformation), their EC2 state and tags, and the EC2
+        instances that are stopped: Systems Manager does not list those, yet a window that
+        targets one must report it skipped_offline rather than lose it."""
         infos = list(ssm.instance_information(self.clients.ssm))
         ec2_ids = [i["InstanceId"] for i in infos if i["InstanceId"].startswith("i-")]
         described = ec2.describe(self.clients.ec2, ec2_ids) if ec2_ids else {}
+        stopped = ec2.stopped(self.clients.ec2)
         instances: list[ManagedInstance] = []
         for info in infos:
             iid = info["InstanceId"]
@@ -95,6 +102,24 @@ class AwsFleet:
             instances.append(
                 ManagedInstance(
                     iid, platform, info.get("PingStatus", "Inactive"), state, tags, tags.get("Name", "")
+                )
+            )
+        listed = {i.instance_id for i in instances}
+        for iid, found in stopped.items():
+            if iid in listed:
+                continue
+            details = found.get("platform_details", "")
+            platform = self._platform.get(iid) or operating_system(
+                "Windows" if "windows" in details.lower() else "Linux", details, ""
+            )
+            instances.append(
+                ManagedInstance(
+                    iid,
+                    platform,
+                    "ConnectionLost",
+                    found["state"],
+                    found["tags"],
+                    found["tags"].get("Name", ""),
                 )
             )
         return instances
@@ -173,8 +198,16 @@ class AwsFleet:
             raise AmbiguousSend(f"command {comment!r} not found (yet)")
         return str(found["CommandId"])
 
+    def find_command(self, comment: str, since: dt.datetime) -> str | None:
+        try:
+            command_id = self._find_sent(comment, since)  # looked for three times, with back-off
+        except AmbiguousSend:
+            return None
+        self._sent_at.setdefault(command_id, since)
+        return command_id
+
     def send_patch_command(self, command: PatchCommand) -> str:
-        comment = f"{command.comment} {uuid.uuid4().hex[:8]}"[:100]
+        comment = command.comment if command.token else f"{command.comment} {uuid.uuid4().hex[:8]}"[:100]
         request = self._send_request(command, comment)
         sent_at = self.clock.now()
         for _ in range(SEND_ATTEMPTS):
@@ -182,6 +215,9 @@ class AwsFleet:
                 command_id = self._send_once(request)
             except ClientError as exc:
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if exc.response.get("Error", {}).get("Code") == "InvalidInstanceId":
+                    message = exc.response["Error"].get("Message", "")
+                    raise InstancesNotFound("SendCommand", f"InvalidInstanceId: {message}") from exc
                 if _throttled(exc) or status < 500:
                     raise  # refused for certain, even after the throttling retries: nothing started
             except BotoCoreError:
@@ -203,16 +239,12 @@ class AwsFleet:
         if not wanted:
             return {}
         known = [self._sent_at[c] for c in wanted if c in self._sent_at]
-        since = (min(known) if known else self.clock.now()) - dt.timedelta(minutes=5)
+        since = (min(known) if known else self.clock.now()) - COMMANDS_SINCE_MARGIN
         found: dict[str, CommandProgress] = {}
-        for item in ssm.commands_since(self.clients.ssm, since, self.settings.document):
+        for item in ssm.executing_commands(self.clients.ssm, since, self.settings.document):
             if item["CommandId"] in wanted:
                 found[item["CommandId"]] = self._progress(item)
-        for command_id in wanted - set(found):  # not listed (yet or any more): ask directly
-            single = ssm.command(self.clients.ssm, command_id)
-            if single is not None:
-                found[command_id] = self._progress(single)
-        return found
+        return found  # the others left the executing stage: their invocations tell the rest
 
     @staticmethod
     def _progress(item: dict[str, Any]) -> CommandProgress:
@@ -278,12 +310,11 @@ class AwsFleet:
             )
         return found
 
-    def ping_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
-        found = {
-            i["InstanceId"]: i.get("PingStatus", "Inactive")
+    def ping_info(self, instance_ids: Sequence[str]) -> dict[str, PingInfo]:
+        return {
+            i["InstanceId"]: PingInfo(i.get("PingStatus", "Inactive"), i.get("LastPingDateTime"))
             for i in ssm.instance_information(self.clients.ssm, instance_ids)
         }
-        return {iid: found.get(iid, "Inactive") for iid in instance_ids}
 
     # ----------------------------------------------------------------- actions
     def reboot(self, instance_ids: Sequence[str]) -> None:
@@ -292,14 +323,19 @@ class AwsFleet:
             ec2.reboot(self.clients.ec2, ec2_ids)
         for iid in (i for i in instance_ids if i.startswith("mi-")):
             document, line = REBOOT_DOCUMENTS.get(self._platform.get(iid, ""), LINUX_REBOOT)
-            self._send_once(
-                {
-                    "DocumentName": document,
-                    "InstanceIds": [iid],
-                    "Parameters": {"commands": [line]},
-                    "Comment": "patchwave controlled reboot",
-                }
-            )
+            try:
+                self._send_once(
+                    {
+                        "DocumentName": document,
+                        "InstanceIds": [iid],
+                        "Parameters": {"commands": [line]},
+                        "Comment": "patchwave controlled reboot",
+                    }
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidInstanceId":
+                    raise
+                raise InstancesNotFound("SendCommand", "InvalidInstanceId", [iid]) from exc
 
     def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
         config = self.settings.health

@@ -2,15 +2,18 @@
 retried, on another.
 
 S3 has no append, so a ledger is a sequence of objects under ``PREFIX/runs/RUN_ID/``, named by
-an increasing number (``00000000.jsonl``, ...), each holding one or more ledger lines. Write-ahead
-is kept: a line that starts work (plan, send, reboot, wave result) is written, with the lines
-buffered before it, by a ``PutObject`` that has *returned* before ``append`` does, so the work it
-announces starts only once S3 has it. Other lines (outcomes) are buffered and written with the
-next such line, at close, or every ``FLUSH_LINES``; an outcome lost with a killed worker is
-derived again on resume from its command, as with the file ledger. Every object is written with
+an increasing number (``00000000.jsonl``, ...), each holding one or more ledger lines in the file
+ledger's format (``crc32hex SP json``: a damaged line is refused, never read as data). Write-ahead
+is kept: a line that starts work (plan, command intents, reboot intents, halt, wave result) is
+written, with the lines buffered before it, by a ``PutObject`` that has *returned* before
+``append`` does, so the work it announces starts only once S3 has it. Other lines (sends,
+outcomes) are buffered and written with the next such line, at close, or every ``FLUSH_LINES``;
+what a killed worker lost of them is found again on resume from the intents, as with the file
+ledger. Every object is written with
 ``If-None-Match: *`` (never overwrites: two writers of one run, the flow and its wave task, take
 the next free number) and a SHA-256 checksum S3 verifies. An object is all or nothing in S3, so
-a torn line cannot exist; a line that does not parse is still treated as the end.
+a torn line cannot exist: a line whose checksum fails was altered, and is refused
+(``LedgerDamaged``), as a damaged middle line of a file ledger is.
 
 Reports go to ``PREFIX/reports/RUN_ID/`` (``retry --run-id`` on any worker fetches them).
 
@@ -19,14 +22,13 @@ Calls: ``s3:PutObject``, ``s3:GetObject``, ``s3:ListBucket`` (ListObjectsV2).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from patchwave.reports.report import write_atomic
-from patchwave.state.ledger import DURABLE, _default
+from patchwave.state.ledger import DURABLE, LedgerDamaged, decode, encode
 from patchwave.state.store import RunLedger
 
 FLUSH_LINES = 200
@@ -57,19 +59,23 @@ class S3Ledger:
         self.s3 = s3
         self.path = url.rstrip("/")
         self.bucket, self.prefix = split_url(self.path)
-        self._pending: list[str] = []
+        self._pending: list[bytes] = []
         self._next: int | None = None
 
     def append(self, kind: str, **data: Any) -> None:
-        self._pending.append(json.dumps({"kind": kind, **data}, default=_default))
-        if kind in DURABLE or len(self._pending) >= FLUSH_LINES:
+        self.write([(kind, data)])
+
+    def write(self, records: list[tuple[str, dict[str, Any]]], *, durable: bool = False) -> None:
+        """Several lines at once; stored before returning when any of them starts work."""
+        self._pending.extend(encode(kind, data) for kind, data in records)
+        if durable or any(kind in DURABLE for kind, _ in records) or len(self._pending) >= FLUSH_LINES:
             self.flush()
 
     def flush(self) -> None:
         """Write the buffered lines as the next object; returns once S3 has stored it."""
         if not self._pending:
             return
-        body = ("\n".join(self._pending) + "\n").encode("utf-8")
+        body = b"".join(self._pending)
         number = self._next if self._next is not None else self._first_free()
         while True:
             try:
@@ -102,12 +108,15 @@ class S3Ledger:
     def entries(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for key in self._keys():
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode("utf-8")
-            for line in body.splitlines():
-                try:
-                    found.append(json.loads(line))
-                except ValueError:
-                    return found  # cannot happen with whole objects; the file ledger's rule stands
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            for number, raw in enumerate(body.split(b"\n")[:-1], start=1):
+                entry = decode(raw)
+                if entry is None:  # objects are whole: a bad line was altered, never torn
+                    raise LedgerDamaged(
+                        f"s3://{self.bucket}/{key}: line {number}: damaged ledger line (checksum);"
+                        " the run cannot be resumed safely from it"
+                    )
+                found.append(entry)
         return found
 
 

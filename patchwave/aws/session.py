@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from botocore.session import get_session
 
 from patchwave.config.aws import AwsSettings
@@ -73,6 +73,30 @@ def _assumed(base: boto3.Session, role_arn: str, external_id: str | None) -> bot
 
 
 def make_session(settings: AwsSettings) -> boto3.Session:
+    """The session the settings describe, or one FleetUnavailable line naming what failed (a
+    profile that does not exist, an AssumeRole refused) before any fleet call is made."""
+    try:
+        return _make_session(settings)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise FleetUnavailable(
+            f"config/aws.yaml: role_arn = {settings.role_arn!r}: AssumeRole failed: "
+            f"{error.get('Code', 'error')}: {_one_line(error.get('Message', str(exc)))}"
+        ) from exc
+    except ProfileNotFound as exc:
+        raise FleetUnavailable(
+            f"config/aws.yaml: profile = {settings.profile!r}: no such profile in the AWS config files"
+        ) from exc
+    except BotoCoreError as exc:
+        what = f"role_arn = {settings.role_arn!r}: AssumeRole failed" if settings.role_arn else "credentials"
+        raise FleetUnavailable(f"config/aws.yaml: {what}: {_one_line(str(exc))}") from exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _make_session(settings: AwsSettings) -> boto3.Session:
     region = settings.region or os.environ.get("AWS_REGION") or None  # else AWS_DEFAULT_REGION/profile
     if settings.prefect_credentials_block:
         try:

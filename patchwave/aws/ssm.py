@@ -45,7 +45,9 @@ def instance_information(ssm: Any, instance_ids: Sequence[str] | None = None) ->
             yield from page["InstanceInformationList"]
         return
     for chunk in chunks(list(instance_ids)):
-        pages = paginator.paginate(Filters=[{"Key": "InstanceIds", "Values": list(chunk)}])
+        pages = paginator.paginate(
+            Filters=[{"Key": "InstanceIds", "Values": list(chunk)}], PaginationConfig={"PageSize": 50}
+        )
         for page in pages:
             yield from page["InstanceInformationList"]
 
@@ -76,21 +78,18 @@ def find_command_by_comment(
     return None
 
 
-def commands_since(ssm: Any, since: dt.datetime, document: str) -> Iterator[dict[str, Any]]:
-    """ListCommands for commands invoked after a moment (50 a page)."""
+def executing_commands(ssm: Any, since: dt.datetime, document: str) -> Iterator[dict[str, Any]]:
+    """ListCommands for the commands of a document invoked after a moment that are still
+    executing (ExecutionStage Executing), 50 a page: the pages follow the commands running,
+    not every command sent since (finished ones are read through their invocations)."""
     paginator = ssm.get_paginator("list_commands")
     filters = [
         {"key": "InvokedAfter", "value": since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
         {"key": "DocumentName", "value": document},
+        {"key": "ExecutionStage", "value": "Executing"},
     ]
     for page in paginator.paginate(Filters=filters, PaginationConfig={"PageSize": 50}):
         yield from page["Commands"]
-
-
-@race_retry
-def command(ssm: Any, command_id: str) -> dict[str, Any] | None:
-    commands = ssm.list_commands(CommandId=command_id)["Commands"]
-    return dict(commands[0]) if commands else None
 
 
 @race_retry
@@ -112,7 +111,7 @@ def patch_states(ssm: Any, instance_ids: Sequence[str]) -> list[dict[str, Any]]:
     paginator = ssm.get_paginator("describe_instance_patch_states")
     found: list[dict[str, Any]] = []
     for chunk in chunks(list(instance_ids)):
-        for page in paginator.paginate(InstanceIds=list(chunk)):
+        for page in paginator.paginate(InstanceIds=list(chunk), PaginationConfig={"PageSize": 50}):
             found.extend(page["InstancePatchStates"])
     return found
 

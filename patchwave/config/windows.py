@@ -177,6 +177,11 @@ class Window(Strict):
         default_factory=list, description="Install only these patch ids (InstallOverrideList)."
     )
     health_check: bool = True
+    count_undelivered_as_errors: bool = Field(
+        default=False,
+        description="Count invocations that never ran (Undeliverable, Delivery Timed Out, AccessDenied, "
+        "InvalidPlatform, Terminated) toward max_errors; Run Command does not.",
+    )
     timeouts: Timeouts = Field(default_factory=Timeouts)
     approval_timeout_minutes: float = Field(
         default=60, ge=0.05, le=10_080, description="How long a wave waits for approval before aborting."

@@ -1,8 +1,16 @@
-"""Rich rendering for the CLI: compliance tables, plans, report summaries and live progress."""
+"""Rich rendering for the CLI: compliance tables, plans, report summaries and live progress.
+
+Every piece of user text (names, tags, reasons, paths, ids) passes through ``safe``: control
+characters are dropped (no ANSI escape from a tag value reaches the terminal) and rich markup is
+escaped (``[/bold]`` in a reason prints as written, never raises a MarkupError).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from rich.markup import escape
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -15,6 +23,19 @@ from patchwave.config.baselines import COMPLIANCE_LEVELS, Baseline
 from patchwave.window.planning import Plan
 from patchwave.reports.report import Report
 from patchwave.window.runner import WaveProgress
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_control(text: object) -> str:
+    """User text without control characters (tabs and newlines become spaces)."""
+    return _CONTROL.sub("", str(text).replace("\t", " ").replace("\n", " "))
+
+
+def safe(text: object) -> str:
+    """User text made harmless for a rich console: no control characters, markup escaped."""
+    return escape(strip_control(text))
 
 
 def compliance_table(title: str, report: ComplianceReport) -> Table:
@@ -40,7 +61,7 @@ def patch_group_table(report: ComplianceReport) -> Table:
     for column in ("patch group", "compliant", "non-compliant", "unreported"):
         table.add_column(column, justify="left" if column == "patch group" else "right")
     for group, counts in report.by_patch_group.items():
-        table.add_row(group, str(counts.compliant), str(counts.non_compliant), str(counts.unreported))
+        table.add_row(safe(group), str(counts.compliant), str(counts.non_compliant), str(counts.unreported))
     return table
 
 
@@ -61,13 +82,13 @@ def before_after_table(report: Report) -> Table:
 
 
 def waves_table(report: Report) -> Table:
-    table = Table(title=f"Window {report.window}: {report.status}")
+    table = Table(title=f"Window {safe(report.window)}: {report.status}")
     for column in ("wave", "status", "outcomes", "errors / tolerated", "concurrency (peak)"):
         table.add_column(column)
     for wave in report.waves:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(wave.counts.items()))
         table.add_row(
-            wave.name,
+            safe(wave.name),
             wave.status,
             outcomes,
             f"{wave.errors} / {wave.max_errors}",
@@ -77,7 +98,7 @@ def waves_table(report: Report) -> Table:
 
 
 def plan_table(plan: Plan) -> Table:
-    table = Table(title=f"Plan for window {plan.window}")
+    table = Table(title=f"Plan for window {safe(plan.window)}")
     for column in (
         "wave",
         "instance",
@@ -90,17 +111,17 @@ def plan_table(plan: Plan) -> Table:
         table.add_column(column)
     for wave in plan.waves:
         header = (
-            f"{wave.name}\n[dim]{wave.selector}; concurrency {wave.max_concurrency}, "
+            f"{safe(wave.name)}\n[dim]{safe(wave.selector)}; concurrency {wave.max_concurrency}, "
             f"errors {wave.max_errors}[/dim]"
         )
         for index, member in enumerate(wave.members):
-            missing = ", ".join(f"{k.lower()} {v}" for k, v in member.missing_by_severity.items() if v)
+            missing = ", ".join(f"{safe(k.lower())} {v}" for k, v in member.missing_by_severity.items() if v)
             table.add_row(
                 header if index == 0 else "",
-                member.instance_id,
-                member.platform,
-                member.patch_group or "-",
-                member.baseline or "-",
+                safe(member.instance_id),
+                safe(member.platform),
+                safe(member.patch_group or "-"),
+                safe(member.baseline or "-"),
                 "install" if member.preset is None else member.preset.value,
                 missing or "-",
             )
@@ -111,9 +132,9 @@ def plan_table(plan: Plan) -> Table:
 
 
 def verdict_table(baseline: Baseline, verdicts: list[Verdict], on: str) -> Table:
-    groups = ", ".join(baseline.patch_groups) or "-"
+    groups = ", ".join(safe(g) for g in baseline.patch_groups) or "-"
     table = Table(
-        title=f"{baseline.name} ({baseline.operating_system}) on {on}; patch groups: {groups}"
+        title=f"{safe(baseline.name)} ({baseline.operating_system}) on {safe(on)}; patch groups: {groups}"
         f"{'; default for its OS' if baseline.default_for_os else ''}"
     )
     for column in ("patch", "released", "classification / severity", "verdict", "compliance level", "why"):
@@ -130,12 +151,12 @@ def verdict_table(baseline: Baseline, verdicts: list[Verdict], on: str) -> Table
         else:
             word = "[dim]not approved[/dim]"
         table.add_row(
-            patch.id,
+            safe(patch.id),
             str(patch.release_date),
-            kind,
+            safe(kind),
             word,
             verdict.compliance_level if verdict.approved and not verdict.rejected else "-",
-            verdict.reason,
+            safe(verdict.reason),
         )
     return table
 
@@ -174,12 +195,12 @@ class LiveProgress:
     def on_event(self, event: object) -> None:
         if isinstance(event, events.Phase):
             if event.name != "wave":
-                self.progress.console.print(f"[bold]{event.name}[/bold] {event.detail}")
+                self.progress.console.print(f"[bold]{safe(event.name)}[/bold] {safe(event.detail)}")
         elif isinstance(event, events.ScanProgress):
             task = self._task("scan", "scan", event.total)
             self.progress.update(task, completed=event.done, total=event.total)
         elif isinstance(event, WaveProgress):
-            task = self._task(f"wave:{event.wave}", f"wave {event.wave}", event.to_install)
+            task = self._task(f"wave:{event.wave}", f"wave {safe(event.wave)}", event.to_install)
             detail = f"in flight {event.in_flight}, errors {event.errors}" + (
                 " [red]HALTED[/red]" if event.halted else ""
             )

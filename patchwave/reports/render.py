@@ -23,6 +23,7 @@ COLOURS = {
     Outcome.FAILED_VERIFICATION: "#6a1b9a",
     Outcome.NOT_ATTEMPTED: "#616161",
     Outcome.CANCELLED: "#455a64",
+    Outcome.NOT_DELIVERED: "#8d6e63",
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from patchwave.clock import Clock, ScaledClock, VirtualClock
 from patchwave.config.baselines import BaselinesFile
 from patchwave.config.loader import load_model
+from patchwave.sim import state_file
 from patchwave.sim.fleet import SimulatedFleet
 from patchwave.sim.spec import FleetSpec
 
@@ -32,6 +33,8 @@ def clock_for(spec: FleetSpec, speed: float | None = None) -> Clock:
 def open_simulated(
     spec: FleetSpec, baselines: BaselinesFile, speed: float | None = None
 ) -> tuple[SimulatedFleet, Clock]:
+    if spec.state_file:
+        state_file.claim(Path(spec.state_file))  # refused while another process drives it
     if spec.state_file and Path(spec.state_file).exists():
         fleet = SimulatedFleet.load(Path(spec.state_file))  # the fleet a run that died left
         return fleet, fleet.clock

@@ -28,21 +28,30 @@ from patchwave.baselines.evaluate import BaselineResolver, Verdict, evaluate
 from patchwave.clock import Clock
 from patchwave.config.baselines import Baseline, BaselinesFile
 from patchwave.fleet import (
+    TERMINAL_STATUSES,
     CommandProgress,
     ComplianceSummary,
     InstancePatchState,
+    InstancesNotFound,
     Invocation,
     ManagedInstance,
     PatchCommand,
+    PingInfo,
     chunks,
 )
-from patchwave.sim import draws
+from patchwave.sim import draws, state_file
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.spec import FleetSpec
 from patchwave.sim.throttle import TokenBucket
 
 EXECUTION_TIMEOUT = dt.timedelta(hours=2)  # AWS-RunPatchBaseline's execution timeout
 UNDELIVERABLE_AFTER = dt.timedelta(seconds=30)
+HARD_REBOOT_AFTER = dt.timedelta(minutes=4)  # EC2 forces a reboot the OS did not do by then
+COMMANDS_SINCE_MARGIN = dt.timedelta(minutes=5)  # how far before its oldest command a poll looks
+EC2_IDS_PER_CALL = 200  # DescribeInstances with InstanceIds, as the adapter chunks it
+EC2_PAGE = 1000  # DescribeInstances with filters (MaxResults)
+PATCH_DOCUMENT = "AWS-RunPatchBaseline"
+GONE = frozenset({"stopped", "terminated"})
 
 
 @dataclass
@@ -59,19 +68,58 @@ class SimInstance:
     reboots: int = 0
     busy_until: dt.datetime | None = None  # an operation (command or reboot) runs until then
     busy_forever: bool = False
+    up_since: dt.datetime | None = None  # the agent's pings are counted from here
+    stopped_at: dt.datetime | None = None
+    terminated_at: dt.datetime | None = None
 
     @property
     def patch_group(self) -> str:
         return self.tags.get("Patch Group", self.tags.get("PatchGroup", ""))
 
-    def ping_at(self, now: dt.datetime) -> str:
-        if self.state == "stopped":
-            return "ConnectionLost"
-        if (
+    def state_at(self, now: dt.datetime) -> str:
+        if self.terminated_at is not None and self.terminated_at <= now:
+            return "terminated"
+        if self.stopped_at is not None and self.stopped_at <= now:
+            return "stopped"
+        return self.state
+
+    def managed_at(self, now: dt.datetime) -> bool:
+        """Whether DescribeInstanceInformation lists it: not stopped, not terminated."""
+        return self.state_at(now) not in GONE
+
+    def down_at(self, now: dt.datetime) -> bool:
+        """Whether the node is really down (rebooting): what PingStatus shows only later."""
+        return (
             self.offline_from is not None
             and self.offline_from <= now
             and (self.offline_until is None or now < self.offline_until)
-        ):
+        )
+
+    def go_down(self, at: dt.datetime, until: dt.datetime | None) -> None:
+        """A reboot: down from ``at``, back at ``until`` (never when None)."""
+        if self.offline_until is not None and self.offline_until <= at:
+            self.up_since = self.offline_until  # it came back from the previous one
+        self.offline_from, self.offline_until = at, until
+
+    def last_ping(self, now: dt.datetime, interval: dt.timedelta, origin: dt.datetime) -> dt.datetime:
+        """The agent pings when it starts and every ``interval`` while it runs."""
+        since = self.up_since or origin
+        until = now
+        if self.offline_from is not None and self.offline_from <= now:
+            if self.offline_until is not None and self.offline_until <= now:
+                since = self.offline_until
+            else:
+                until = self.offline_from
+        if until < since:
+            return since
+        return since + interval * ((until - since) // interval)
+
+    def ping_at(self, now: dt.datetime, lag: dt.timedelta = dt.timedelta(0)) -> str:
+        """PingStatus as the service reports it: a node that went down still reads Online for
+        ``lag`` (the service notices missing pings late)."""
+        if self.state_at(now) in GONE:
+            return "ConnectionLost"
+        if self.down_at(now) and self.offline_from is not None and now >= self.offline_from + lag:
             return "ConnectionLost"
         return self.ping_status
 
@@ -95,6 +143,8 @@ class SimInvocation:
     cancelled_at: dt.datetime | None = None
     applied: bool = False
     sent: dt.datetime | None = None
+    pending_report: tuple[InstancePatchState, ComplianceSummary] | None = None
+    deliver_by: dt.datetime | None = None  # the command's delivery timeout (TimeoutSeconds)
 
     def status_at(self, now: dt.datetime) -> tuple[str, str]:
         if self.cancelled_at is not None and self.cancelled_at <= now:
@@ -104,6 +154,23 @@ class SimInvocation:
         if self.end is None or now < self.end:
             return "InProgress", "InProgress"
         return self.final_status, self.final_details
+
+    def finished_at(self, now: dt.datetime) -> bool:
+        return self.status_at(now)[0] in TERMINAL_STATUSES
+
+    def error_at(self, now: dt.datetime) -> bool:
+        """What a command's ErrorCount counts: Failed and Execution Timed Out only."""
+        return self.status_at(now) in (("Failed", "Failed"), ("TimedOut", "ExecutionTimedOut"))
+
+
+@dataclass
+class SimCommand:
+    """What ListCommands knows of a command besides its invocations."""
+
+    command_id: str
+    document: str
+    requested: dt.datetime
+    comment: str = ""
 
 
 class SimulatedFleet:
@@ -120,7 +187,8 @@ class SimulatedFleet:
         self._buckets: dict[str, TokenBucket] = {}
         self._instances: dict[str, SimInstance] = {}
         self._commands: dict[str, list[SimInvocation]] = {}
-        self._events: list[tuple[dt.datetime, int, SimInvocation]] = []
+        self._command_info: dict[str, SimCommand] = {}
+        self._events: list[tuple[dt.datetime, int, str, object]] = []
         self._seq = itertools.count()
         self._snapshots: dict[str, dt.date] = {}
         self._verdicts: dict[tuple[str, dt.date], list[Verdict]] = {}
@@ -128,6 +196,7 @@ class SimulatedFleet:
         self.sent: list[PatchCommand] = []
         self.overlaps: list[tuple[str, dt.datetime]] = []
         self.reboots: list[tuple[str, dt.datetime]] = []
+        self.downtimes: list[tuple[str, dt.datetime, dt.datetime | None]] = []  # really down: from, until
         self._first_install: dict[str, dt.datetime] = {}
         self._build()
 
@@ -158,9 +227,25 @@ class SimulatedFleet:
                     state="n/a" if group.on_premises else group.state,
                     inventory=Inventory(applicable, present),
                 )
+        start = self.spec.start
+        behaviour = self._behaviour
+        for kind, moments in (
+            ("terminate", behaviour.terminate_at_minutes),
+            ("stop", behaviour.stop_at_minutes),
+        ):
+            for instance_id, minutes in moments.items():
+                inst = self._instances.get(instance_id)
+                if inst is None:
+                    continue
+                at = start + dt.timedelta(minutes=minutes)
+                if kind == "terminate":
+                    inst.terminated_at = at
+                else:
+                    inst.stopped_at = at
+                self._events_push(at, "vanish", instance_id)
         self._reported: dict[str, tuple[InstancePatchState, ComplianceSummary]] = {}
         # What the fleet reported at its last scan, a day before the simulation starts.
-        last_scan = self.spec.start - dt.timedelta(days=1)
+        last_scan = start - dt.timedelta(days=1)
         for inst in self._instances.values():
             baseline = self._baseline(inst)
             verdicts = self._verdicts_for(baseline, "previous-scan", last_scan)
@@ -195,16 +280,35 @@ class SimulatedFleet:
             if latency:
                 self.clock.sleep(latency)
 
+    def charge(self, api: str, count: int = 1) -> None:
+        """Count calls made from outside (the AWS emulator charges one per request it answers)."""
+        with self._lock:
+            self._call(api, count)
+
     def _advance(self) -> dt.datetime:
         """Apply every effect whose time has come; return now."""
         now = self.clock.now()
         while self._events and self._events[0][0] <= now:
-            _, _, invocation = heapq.heappop(self._events)
-            self._apply(invocation)
+            when, _, kind, payload = heapq.heappop(self._events)
+            if kind == "end":
+                assert isinstance(payload, SimInvocation)
+                if payload.end == when:  # else rescheduled since (the node vanished)
+                    self._apply(payload)
+            elif kind == "report":
+                assert isinstance(payload, SimInvocation)
+                if payload.pending_report is not None:
+                    self._reported[payload.instance_id] = payload.pending_report
+                    payload.pending_report = None
+            elif kind == "vanish":
+                assert isinstance(payload, str)
+                self._vanish(payload, when)
         return now
 
+    def _events_push(self, when: dt.datetime, kind: str, payload: object) -> None:
+        heapq.heappush(self._events, (when, next(self._seq), kind, payload))
+
     def _schedule(self, when: dt.datetime, invocation: SimInvocation) -> None:
-        heapq.heappush(self._events, (when, next(self._seq), invocation))
+        self._events_push(when, "end", invocation)
 
     def _baseline(self, inst: SimInstance) -> Baseline:
         return self.resolver.for_instance(inst.platform, inst.patch_group or None)
@@ -218,31 +322,162 @@ class SimulatedFleet:
             self._verdicts[key] = evaluate(baseline, catalog, on)
         return self._verdicts[key]
 
+    def _vanish(self, instance_id: str, when: dt.datetime) -> None:
+        """A node stopped or terminated: what it was running ends as Run Command ends it. Not
+        delivered yet: Undeliverable (terminated) or Delivery Timed Out (stopped); running:
+        Execution Timed Out at the document's timeout (nothing reports)."""
+        inst = self._instances[instance_id]
+        terminated = inst.state_at(when) == "terminated"
+        inst.busy_until, inst.busy_forever = None, False
+        for invocations in self._commands.values():
+            for inv in invocations:
+                if inv.instance_id != instance_id or inv.cancelled_at is not None:
+                    continue
+                if inv.end is not None and inv.end <= when:
+                    continue
+                inv.applied = True  # nothing it did is reported any more
+                if when < inv.started:
+                    if terminated:
+                        inv.started = inv.end = when + UNDELIVERABLE_AFTER
+                        inv.final_status, inv.final_details = "Failed", "Undeliverable"
+                    else:
+                        inv.started = inv.end = max(when, inv.deliver_by or when)
+                        inv.final_status, inv.final_details = "TimedOut", "DeliveryTimedOut"
+                else:
+                    inv.end = max(when, inv.started + EXECUTION_TIMEOUT)
+                    inv.final_status, inv.final_details = "TimedOut", "ExecutionTimedOut"
+                self._schedule(inv.end, inv)
+
+    # ----------------------------------------------------------------- what the APIs see
+    def _lag(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self._behaviour.ping_lag_minutes)
+
+    def _ping(self, inst: SimInstance, now: dt.datetime) -> PingInfo:
+        interval = dt.timedelta(seconds=self._behaviour.ping_interval_seconds)
+        if inst.ping_status != "Online":
+            return PingInfo(inst.ping_status, self.spec.start - dt.timedelta(days=1))
+        last = inst.last_ping(now, interval, self.spec.start - interval)
+        return PingInfo(inst.ping_at(now, self._lag()), last)
+
+    def managed(self, now: dt.datetime) -> list[SimInstance]:
+        """The nodes DescribeInstanceInformation lists (not stopped, not terminated)."""
+        return [i for i in self._instances.values() if i.managed_at(now)]
+
+    def stopped_ec2(self, now: dt.datetime) -> list[SimInstance]:
+        """EC2 instances stopped (DescribeInstances filtered by instance-state-name)."""
+        return [
+            i
+            for i in self._instances.values()
+            if i.instance_id.startswith("i-") and i.state_at(now) == "stopped"
+        ]
+
+    def ping_infos(self, instance_ids: Sequence[str], now: dt.datetime) -> dict[str, PingInfo]:
+        found: dict[str, PingInfo] = {}
+        for instance_id in instance_ids:
+            inst = self._instances.get(instance_id)
+            if inst is not None and inst.managed_at(now):
+                found[instance_id] = self._ping(inst, now)
+        return found
+
+    def unknown(self, instance_ids: Sequence[str], now: dt.datetime) -> list[str]:
+        """Ids SendCommand and EC2 refuse: no such node, or terminated."""
+        return [
+            i
+            for i in instance_ids
+            if i not in self._instances or self._instances[i].state_at(now) == "terminated"
+        ]
+
+    def executing(self, since: dt.datetime, document: str, now: dt.datetime) -> list[str]:
+        """Commands of a document invoked after ``since`` with an invocation still running
+        (ListCommands, ExecutionStage Executing), oldest first."""
+        return [
+            command_id
+            for command_id, info in self._command_info.items()
+            if info.document == document
+            and info.requested >= since
+            and not all(inv.finished_at(now) for inv in self._commands[command_id])
+        ]
+
+    def progress_of(self, command_id: str, now: dt.datetime) -> CommandProgress:
+        invocations = self._commands[command_id]
+        done = sum(inv.finished_at(now) for inv in invocations)
+        errors = sum(inv.error_at(now) for inv in invocations)
+        status = "InProgress" if done < len(invocations) else "Success" if errors == 0 else "Failed"
+        return CommandProgress(command_id, status, len(invocations), done, errors)
+
+    def command_info(self, command_id: str) -> SimCommand | None:
+        return self._command_info.get(command_id)
+
+    def invocations_of(self, command_id: str, now: dt.datetime) -> list[Invocation]:
+        return [
+            Invocation(command_id, inv.instance_id, *inv.status_at(now)) for inv in self._commands[command_id]
+        ]
+
+    def reported(self) -> dict[str, tuple[InstancePatchState, ComplianceSummary]]:
+        """The last report of each node that still exists (compliance of terminated nodes is gone)."""
+        now = self.clock.now()
+        return {i: r for i, r in self._reported.items() if self._instances[i].state_at(now) != "terminated"}
+
     # ----------------------------------------------------------------- the port
     def list_instances(self) -> list[ManagedInstance]:
+        """What the AWS adapter sees: managed nodes (DescribeInstanceInformation, 50 a page),
+        their EC2 state and tags (DescribeInstances, 200 ids a call), the EC2 instances that
+        are stopped (one filtered DescribeInstances), an on-premises node's tags
+        (ListTagsForResource, one each)."""
         with self._lock:
             now = self._advance()
-            self._call("DescribeInstanceInformation", math.ceil(len(self._instances) / 50))
-            self._call("DescribeInstances", math.ceil(len(self._instances) / 1000))
+            managed = self.managed(now)
+            stopped = self.stopped_ec2(now)
+            ec2_ids = [i for i in managed if i.instance_id.startswith("i-")]
+            self._call("DescribeInstanceInformation", max(1, math.ceil(len(managed) / 50)))
+            self._call("DescribeInstances", math.ceil(len(ec2_ids) / EC2_IDS_PER_CALL))
+            self._call("DescribeInstances", max(1, math.ceil(len(stopped) / EC2_PAGE)))
+            self._call("ListTagsForResource", len(managed) - len(ec2_ids))
             return [
-                ManagedInstance(i.instance_id, i.platform, i.ping_at(now), i.state, dict(i.tags))
-                for i in self._instances.values()
+                ManagedInstance(
+                    i.instance_id, i.platform, i.ping_at(now, self._lag()), i.state_at(now), dict(i.tags)
+                )
+                for i in [*managed, *stopped]
             ]
 
     def send_patch_command(self, command: PatchCommand) -> str:
         with self._lock:
             self._call("SendCommand")
             now = self._advance()
-            command_id = f"{next(self._seq):08x}-sim0-4000-8000-{len(self._commands):012x}"
-            self.sent.append(command)
-            invocations = [self._start(command_id, command, iid, now) for iid in command.instance_ids]
-            for invocation in invocations:
-                invocation.sent = now
-                if command.operation == "Install":
-                    self._first_install.setdefault(invocation.instance_id, now)
-            self._commands[command_id] = invocations
-            self.save()
-            return command_id
+            self._refuse_unknown("SendCommand", command.instance_ids, now, "InvalidInstanceId")
+            return self.start_command(command, now, command.comment)
+
+    def find_command(self, comment: str, since: dt.datetime) -> str | None:
+        with self._lock:
+            self._call("ListCommands")
+            for info in self._command_info.values():
+                if info.comment == comment and info.requested >= since:
+                    return info.command_id
+            return None
+
+    def _refuse_unknown(
+        self, operation: str, instance_ids: Sequence[str], now: dt.datetime, code: str
+    ) -> None:
+        unknown = self.unknown(instance_ids, now)
+        if unknown:
+            # SendCommand's InvalidInstanceId does not say which; EC2's NotFound does.
+            named = unknown if code != "InvalidInstanceId" else []
+            raise InstancesNotFound(operation, f"{code}: an instance id is not valid", named)
+
+    def start_command(self, command: PatchCommand, now: dt.datetime, comment: str = "") -> str:
+        """Start a command on known ids (the caller has refused unknown ones)."""
+        command_id = f"{next(self._seq):08x}-sim0-4000-8000-{len(self._commands):012x}"
+        self.sent.append(command)
+        invocations = [self._start(command_id, command, iid, now) for iid in command.instance_ids]
+        for invocation in invocations:
+            invocation.sent = now
+            invocation.deliver_by = now + dt.timedelta(seconds=command.timeout_seconds)
+            if command.operation == "Install":
+                self._first_install.setdefault(invocation.instance_id, now)
+        self._commands[command_id] = invocations
+        self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment)
+        self.save()
+        return command_id
 
     def _undelivered(
         self,
@@ -257,25 +492,42 @@ class SimulatedFleet:
         inv = SimInvocation(
             command_id, instance_id, command.operation, command.snapshot_id, end, end, status, details
         )
+        inv.applied = True
         self._schedule(end, inv)
         return inv
 
     def _start(
         self, command_id: str, command: PatchCommand, instance_id: str, now: dt.datetime
     ) -> SimInvocation:
-        inst = self._instances.get(instance_id)
+        inst = self._instances[instance_id]
         self.touched.add(instance_id)
-        if inst is None or inst.ping_status == "Inactive":
+        seed, behaviour = self.spec.seed, self._behaviour
+        timeout = now + dt.timedelta(seconds=command.timeout_seconds)
+        forced = behaviour.status_details_by_id.get(instance_id)
+        if forced == "DeliveryTimedOut":
+            return self._undelivered(command_id, command, instance_id, timeout, "TimedOut", forced)
+        if forced is not None:
+            return self._undelivered(
+                command_id, command, instance_id, now + UNDELIVERABLE_AFTER, "Failed", forced
+            )
+        if inst.ping_status == "Inactive":
             return self._undelivered(
                 command_id, command, instance_id, now + UNDELIVERABLE_AFTER, "Failed", "Undeliverable"
             )
         if inst.busy_at(now):
             self.overlaps.append((instance_id, now))
-        seed, behaviour = self.spec.seed, self._behaviour
-        if inst.ping_at(now) != "Online":
-            end = now + dt.timedelta(seconds=command.timeout_seconds)
-            return self._undelivered(command_id, command, instance_id, end, "TimedOut", "DeliveryTimedOut")
         started = now + dt.timedelta(seconds=behaviour.delivery_seconds)
+        if inst.down_at(now):  # delivered when the agent is back, if it is back in time
+            back = inst.offline_until
+            if back is None or back >= timeout:
+                return self._undelivered(
+                    command_id, command, instance_id, timeout, "TimedOut", "DeliveryTimedOut"
+                )
+            started = back + dt.timedelta(seconds=behaviour.delivery_seconds)
+        if inst.ping_status != "Online" or not inst.managed_at(now):
+            return self._undelivered(
+                command_id, command, instance_id, timeout, "TimedOut", "DeliveryTimedOut"
+            )
         baseline = self._baseline(inst)
         verdicts = self._verdicts_for(baseline, command.snapshot_id, now)
         if command.operation == "Scan":
@@ -333,16 +585,17 @@ class SimulatedFleet:
             hang = instance_id in behaviour.reboot_hang_ids or draws.chance(
                 seed, behaviour.reboot_hang_rate, instance_id, "hang", attempt
             )
-            inst.offline_from = exec_end
             if hang:
-                inst.offline_until = None
+                inst.go_down(exec_end, None)
+                self.downtimes.append((instance_id, exec_end, None))
                 inv.end = None
             else:
                 reboot = draws.lognormal_seconds(
                     seed, behaviour.reboot_minutes, instance_id, "reboot", attempt
                 )
-                inst.offline_until = exec_end + dt.timedelta(seconds=reboot)
-                inv.end = inst.offline_until
+                inst.go_down(exec_end, exec_end + dt.timedelta(seconds=reboot))
+                self.downtimes.append((instance_id, exec_end, inst.offline_until))
+                inv.end = inst.offline_until  # the document goes on, and ends, after the reboot
             self.reboots.append((instance_id, exec_end))
         if inv.end is None:
             inst.busy_forever = True
@@ -385,7 +638,7 @@ class SimulatedFleet:
                     present[patch_id] = PENDING_REBOOT if pending else INSTALLED
                 if rebooted:
                     inst.inventory.complete_reboot()
-        self._reported[inst.instance_id] = report(
+        reported = report(
             inst.instance_id,
             inst.patch_group,
             baseline,
@@ -395,45 +648,49 @@ class SimulatedFleet:
             inv.operation,
             inv.end,
         )
+        delay = self._behaviour.report_delay_minutes_by_id.get(inst.instance_id, 0.0)
+        if delay > 0:  # the agent uploads its report late: until then the old one is answered
+            inv.pending_report = reported
+            self._events_push(inv.end + dt.timedelta(minutes=delay), "report", inv)
+        else:
+            self._reported[inst.instance_id] = reported
 
     def command_progress(self, command_ids: Sequence[str]) -> dict[str, CommandProgress]:
+        """As the adapter polls: one ListCommands (ExecutionStage Executing, invoked since the
+        oldest asked-for command) paged by 50 over every such command of the account; those
+        no longer executing are left out."""
         with self._lock:
-            self._call("ListCommands", max(1, math.ceil(len(command_ids) / 50)))
             now = self._advance()
-            result: dict[str, CommandProgress] = {}
-            for command_id in command_ids:
-                invocations = self._commands.get(command_id)
-                if invocations is None:
-                    continue
-                statuses = [inv.status_at(now)[0] for inv in invocations]
-                done = [s for s in statuses if s in ("Success", "Failed", "TimedOut", "Cancelled")]
-                errors = sum(
-                    inv.status_at(now) in (("Failed", "Failed"), ("TimedOut", "ExecutionTimedOut"))
-                    for inv in invocations
-                )
-                status = "InProgress" if len(done) < len(statuses) else "Success" if errors == 0 else "Failed"
-                result[command_id] = CommandProgress(command_id, status, len(statuses), len(done), errors)
-            return result
+            known = [self._command_info[c].requested for c in command_ids if c in self._command_info]
+            since = (min(known) if known else now) - COMMANDS_SINCE_MARGIN
+            executing = self.executing(since, PATCH_DOCUMENT, now)
+            self._call("ListCommands", max(1, math.ceil(len(executing) / 50)))
+            now = self._advance()
+            wanted = set(command_ids)
+            return {c: self.progress_of(c, now) for c in executing if c in wanted}
 
     def list_invocations(self, command_id: str) -> list[Invocation]:
         with self._lock:
             invocations = self._commands.get(command_id, [])
             self._call("ListCommandInvocations", max(1, math.ceil(len(invocations) / 50)))
             now = self._advance()
-            return [Invocation(command_id, inv.instance_id, *inv.status_at(now)) for inv in invocations]
+            return self.invocations_of(command_id, now) if invocations else []
 
     def cancel_command(self, command_id: str, instance_ids: Sequence[str]) -> None:
         with self._lock:
-            self._call("CancelCommand")
+            self._call("CancelCommand", len(chunks(instance_ids)))
             now = self._advance()
-            wanted = set(instance_ids)
-            for inv in self._commands.get(command_id, []):
-                if inv.instance_id in wanted and inv.status_at(now)[0] in ("Pending", "InProgress"):
-                    self.touched.add(inv.instance_id)
-                    inv.cancelled_at = now
-                    inst = self._instances[inv.instance_id]
-                    inst.busy_forever, inst.busy_until = False, now
-            self.save()
+            self.cancel(command_id, instance_ids, now)
+
+    def cancel(self, command_id: str, instance_ids: Sequence[str], now: dt.datetime) -> None:
+        wanted = set(instance_ids)
+        for inv in self._commands.get(command_id, []):
+            if inv.instance_id in wanted and inv.status_at(now)[0] in ("Pending", "InProgress"):
+                self.touched.add(inv.instance_id)
+                inv.cancelled_at = now
+                inst = self._instances[inv.instance_id]
+                inst.busy_forever, inst.busy_until = False, now
+        self.save()
 
     def patch_states(self, instance_ids: Sequence[str]) -> dict[str, InstancePatchState]:
         with self._lock:
@@ -442,56 +699,95 @@ class SimulatedFleet:
             return {i: self._reported[i][0] for i in instance_ids if i in self._reported}
 
     def compliance(self, instance_ids: Sequence[str]) -> dict[str, ComplianceSummary]:
+        """As the adapter reads it: every Patch compliance summary of the account, 50 a page."""
         with self._lock:
-            self._call("ListResourceComplianceSummaries", len(chunks(instance_ids)))
             self._advance()
-            return {i: self._reported[i][1] for i in instance_ids if i in self._reported}
+            reported = self.reported()
+            self._call("ListResourceComplianceSummaries", max(1, math.ceil(len(reported) / 50)))
+            return {i: reported[i][1] for i in instance_ids if i in reported}
 
-    def ping_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
+    def ping_info(self, instance_ids: Sequence[str]) -> dict[str, PingInfo]:
         with self._lock:
             self._call("DescribeInstanceInformation", len(chunks(instance_ids)))
             now = self._advance()
-            return {i: self._instances[i].ping_at(now) for i in instance_ids if i in self._instances}
+            return self.ping_infos(instance_ids, now)
+
+    def ping_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
+        """PingStatus alone (tests); absent nodes read ConnectionLost."""
+        info = self.ping_info(instance_ids)
+        return {i: info[i].status if i in info else "ConnectionLost" for i in instance_ids}
 
     def reboot(self, instance_ids: Sequence[str]) -> None:
+        """EC2 instances through RebootInstances (50 ids a call; a terminated id refuses the
+        call); on-premises nodes through one SendCommand each (the adapter's exit-194 script)."""
         with self._lock:
-            self._call("RebootInstances", len(chunks(instance_ids)))
             now = self._advance()
-            seed, behaviour = self.spec.seed, self._behaviour
-            for instance_id in instance_ids:
-                inst = self._instances[instance_id]
-                self.touched.add(instance_id)
-                if inst.busy_at(now):
-                    self.overlaps.append((instance_id, now))
-                inst.reboots += 1
-                self.reboots.append((instance_id, now))
-                hang = instance_id in behaviour.reboot_hang_ids or draws.chance(
-                    seed, behaviour.reboot_hang_rate, instance_id, "hang-controlled", inst.reboots
-                )
-                inst.offline_from = now
-                if hang:
-                    inst.offline_until = None
-                    inst.busy_until = None
-                    continue
-                took = draws.lognormal_seconds(
-                    seed, behaviour.reboot_minutes, instance_id, "creboot", inst.reboots
-                )
-                inst.offline_until = now + dt.timedelta(seconds=took)
-                inst.busy_until = inst.offline_until
-                inst.inventory.complete_reboot()
-            self.save()
+            ec2_ids = [i for i in instance_ids if i.startswith("i-")]
+            done: list[str] = []
+            for chunk in chunks(ec2_ids):
+                self._call("RebootInstances")
+                now = self._advance()
+                unknown = self.unknown(chunk, now)
+                if unknown:
+                    raise InstancesNotFound(
+                        "RebootInstances",
+                        "InvalidInstanceID.NotFound: an instance id does not exist",
+                        unknown,
+                        done,
+                    )
+                self.reboot_now(chunk, now)
+                done.extend(chunk)
+            for instance_id in (i for i in instance_ids if not i.startswith("i-")):
+                self._call("SendCommand")
+                now = self._advance()
+                if self.unknown([instance_id], now):
+                    raise InstancesNotFound("SendCommand", "InvalidInstanceId", [instance_id], done)
+                self.reboot_now([instance_id], now)
+                done.append(instance_id)
+
+    def reboot_now(self, instance_ids: Sequence[str], now: dt.datetime) -> None:
+        """A reboot request: the node goes down after its shutdown (EC2 forces it at 4
+        minutes) and comes back after the reboot's duration."""
+        seed, behaviour = self.spec.seed, self._behaviour
+        shutdown = min(dt.timedelta(seconds=behaviour.shutdown_seconds), HARD_REBOOT_AFTER)
+        for instance_id in instance_ids:
+            inst = self._instances[instance_id]
+            self.touched.add(instance_id)
+            if inst.busy_at(now):
+                self.overlaps.append((instance_id, now))
+            inst.reboots += 1
+            self.reboots.append((instance_id, now))
+            hang = instance_id in behaviour.reboot_hang_ids or draws.chance(
+                seed, behaviour.reboot_hang_rate, instance_id, "hang-controlled", inst.reboots
+            )
+            if hang:
+                inst.go_down(now, None)
+                self.downtimes.append((instance_id, now, None))
+                inst.busy_until = None
+                continue
+            took = draws.lognormal_seconds(
+                seed, behaviour.reboot_minutes, instance_id, "creboot", inst.reboots
+            )
+            inst.go_down(now, now + shutdown + dt.timedelta(seconds=took))
+            self.downtimes.append((instance_id, now, inst.offline_until))
+            inst.busy_until = inst.offline_until
+            inst.inventory.complete_reboot()
+        self.save()
 
     def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
         with self._lock:
             self._call("HealthCheck", len(chunks(instance_ids)))
-            seed, behaviour = self.spec.seed, self._behaviour
-            result: dict[str, str | None] = {}
-            for instance_id in instance_ids:
-                bad = instance_id in behaviour.health_failure_ids or draws.chance(
-                    seed, behaviour.health_failure_rate, instance_id, "health"
-                )
-                result[instance_id] = "health check failed: service not responding" if bad else None
-            return result
+            return self.health_of(instance_ids)
+
+    def health_of(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
+        seed, behaviour = self.spec.seed, self._behaviour
+        result: dict[str, str | None] = {}
+        for instance_id in instance_ids:
+            bad = instance_id in behaviour.health_failure_ids or draws.chance(
+                seed, behaviour.health_failure_rate, instance_id, "health"
+            )
+            result[instance_id] = "health check failed: service not responding" if bad else None
+        return result
 
     def api_calls(self) -> dict[str, int]:
         with self._lock:
@@ -512,7 +808,7 @@ class SimulatedFleet:
         if not self.spec.state_file:
             return
         path = Path(self.spec.state_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        state_file.claim(path)  # one writer at a time
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(pickle.dumps(self))
         os.replace(tmp, path)

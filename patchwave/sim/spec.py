@@ -33,6 +33,12 @@ class Throttling(Strict):
     per_api: dict[str, float] = Field(default_factory=dict, description="API name -> rate.")
 
 
+# Status details of an invocation that never ran (ListCommandInvocations' StatusDetails).
+UndeliveredDetail = Literal[
+    "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied", "DeliveryTimedOut"
+]
+
+
 class Behaviour(Strict):
     """How the simulated fleet behaves; explicit ids make a scenario exact, rates make it
     statistical (drawn from the seed)."""
@@ -64,6 +70,55 @@ class Behaviour(Strict):
     health_failure_rate: float = Field(default=0.0, ge=0, le=1)
     health_failure_ids: list[str] = Field(default_factory=list)
     throttling: Throttling = Field(default_factory=Throttling)
+    # -- where a real account differs from a kind one (docs/architecture.md, "AWS behaviours")
+    ping_lag_minutes: float = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="PingStatus stays Online this long after a node went down (reboot, stop): "
+        "it is derived from the agent's last ping.",
+    )
+    ping_interval_seconds: float = Field(
+        default=300, gt=0, le=3600, description="How often a running agent pings (LastPingDateTime)."
+    )
+    shutdown_seconds: float = Field(
+        default=20,
+        ge=0,
+        le=600,
+        description="RebootInstances only queues a reboot: the node goes down this long later "
+        "(EC2 hard-reboots after 240 s, so never later than that).",
+    )
+    report_delay_minutes_by_id: dict[str, float] = Field(
+        default_factory=dict,
+        description="Stale patch state: these nodes upload their report (DescribeInstancePatchStates) "
+        "this many minutes after their command ended.",
+    )
+    terminate_at_minutes: dict[str, float] = Field(
+        default_factory=dict,
+        description="Instances terminated this many minutes after the start (Auto Scaling scale-in).",
+    )
+    stop_at_minutes: dict[str, float] = Field(
+        default_factory=dict, description="Instances stopped this many minutes after the start."
+    )
+    status_details_by_id: dict[str, UndeliveredDetail] = Field(
+        default_factory=dict,
+        description="Invocations on these nodes end with this status detail instead of running.",
+    )
+
+    @field_validator("report_delay_minutes_by_id", "terminate_at_minutes", "stop_at_minutes")
+    @classmethod
+    def _non_negative(cls, values: dict[str, float]) -> dict[str, float]:
+        check_instance_ids(list(values))
+        for instance_id, minutes in values.items():
+            if minutes < 0:
+                raise ValueError(f"{instance_id}: {minutes} is negative")
+        return values
+
+    @field_validator("status_details_by_id")
+    @classmethod
+    def _detail_ids(cls, values: dict[str, str]) -> dict[str, str]:
+        check_instance_ids(list(values))
+        return values
 
 
 class InstanceGroup(Strict):

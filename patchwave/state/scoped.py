@@ -14,6 +14,10 @@ class ScopedLeases:
     def __init__(self, inner: Leases, scope: str) -> None:
         self.inner = inner
         self.scope = scope.rstrip("/") + "/"
+        self.stale_after = inner.stale_after
+
+    def heartbeat(self, run_id: str, now: dt.datetime) -> None:
+        self.inner.heartbeat(run_id, now)
 
     def _keys(self, instance_ids: Sequence[str]) -> list[str]:
         return [self.scope + iid for iid in instance_ids]

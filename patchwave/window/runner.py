@@ -13,6 +13,17 @@ AWS. An instance moves through:
 - errors beyond max_errors halt the wave: nothing new starts, in-flight instances finish, the
   rest is not_attempted; the same holds past the window's cutoff;
 - every deadline ends in an outcome, so no wave waits forever.
+
+What a real account does, and the runner does not take on trust (docs/architecture.md):
+- a reboot is over only with proof: a LastPingDateTime after the reboot request, or the agent
+  seen ConnectionLost then Online (PingStatus alone reads Online for minutes after a reboot);
+- a patch state counts only when it is this run's command's report: its Operation, SnapshotId
+  and an OperationEndTime after the command was sent; an older one is waited for (up to the
+  scan timeout), never taken as success;
+- an instance that vanishes (terminated, stopped) is skipped_offline with the reason, and the
+  rest of its command goes on;
+- invocations that never ran (Undeliverable, Delivery Timed Out, AccessDenied, InvalidPlatform,
+  Terminated) are reported as such and do not count toward max_errors unless the window says.
 """
 
 from __future__ import annotations
@@ -25,10 +36,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchwave.clock import Clock
-from patchwave.fleet import Fleet, Invocation
+from patchwave.fleet import PatchCommand, Fleet, InstancePatchState, InstancesNotFound, Invocation
 from patchwave.state.leases import Leases, MemoryLeases
-from patchwave.window.commands import CommandTracker, TrackedCommand
-from patchwave.window.outcomes import ERRORS, RETRYABLE, Outcome, from_invocation
+from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
+from patchwave.window.outcomes import (
+    ERRORS,
+    RETRYABLE,
+    UNDELIVERED_DETAILS,
+    Outcome,
+    counts_as_error,
+    from_invocation,
+    squeeze,
+)
 from patchwave.window.planning import PlannedInstance, WavePlan
 from patchwave.window.polling import PollPolicy
 from patchwave.window.ratecontrol import RateControl
@@ -36,6 +55,8 @@ from patchwave.window.ratespec import concurrency_for
 
 REBOOT_GRACE = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
 VERIFY_BATCH_WAIT = dt.timedelta(seconds=60)  # how long finished installs wait to share a Scan
+STALE_RECHECK = dt.timedelta(seconds=60)  # how often a stale patch state is read again
+REBOOT_ISOLATION_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,7 @@ class WaveSettings:
     stop_starting_at: dt.datetime | None = None  # the window's end minus its cutoff
     overlap_wait: dt.timedelta = dt.timedelta(minutes=30)  # for instances another run holds
     attempt: int = 1  # the flow run's attempt (Prefect retries keep the run, count attempts)
+    undelivered_are_errors: bool = False  # Undeliverable, AccessDenied... count toward max_errors
 
 
 @dataclass
@@ -102,6 +124,15 @@ class _Verifying:
     since: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class _Awaited:
+    """A patch state that must come from one command: its operation, sent when."""
+
+    operation: str  # Install (controlled reboots: is a reboot pending?) or Scan (verification)
+    sent_at: dt.datetime
+    waiting_since: dt.datetime
+
+
 class WaveRunner:
     def __init__(
         self,
@@ -121,6 +152,7 @@ class WaveRunner:
         self.leased: set[str] = set()
         self.to_release: list[str] = []  # finished instances whose lease goes back in one call
         self.waiting: dict[str, tuple[dt.datetime, str]] = {}  # held by another run: since, holder
+        self.last_beat: dt.datetime | None = None
         self.fleet = fleet
         self.clock = clock
         self.wave = wave
@@ -132,6 +164,7 @@ class WaveRunner:
         self.tracker = CommandTracker(
             fleet, clock, eager=frozenset({"Install"}) if controlled else frozenset()
         )
+        self.tracker.intend = self._record_intents
         self.queue: deque[str] = deque(wave.install_ids)
         self.to_install = len(self.queue)
         self.results: dict[str, InstanceResult] = {}
@@ -147,6 +180,13 @@ class WaveRunner:
         self.retired_install_errors = 0  # errors of install commands no longer active
         self.peak_in_flight = 0
         self.reboot_recorded: set[str] = set()
+        self.seen_down: set[str] = set()  # rebooting instances seen ConnectionLost
+        self.awaiting: dict[str, _Awaited] = {}  # stale patch states waited for
+        self.next_state_check: dt.datetime | None = None
+        self.excused: Counter[str] = Counter()  # per command: errors AWS counts, patchwave not
+        self.error_floor = 0  # errors a run that died had counted when it halted (resume)
+        self.halt_recorded = False
+        self.resumed = False
         for member in wave.members:
             if member.preset is not None:
                 self.results[member.instance_id] = preset_result(member, wave.name, clock.now())
@@ -155,14 +195,18 @@ class WaveRunner:
             self._resume(resume)
 
     def _resume(self, entries: Sequence[dict[str, Any]]) -> None:
-        """Re-attach to what a run that died had started in this wave: decided outcomes stand,
-        commands sent are polled again (never re-sent), reboots under way are awaited."""
+        """Rebuild the wave from the ledger alone: decided outcomes stand and their errors
+        count (finished commands' too); commands sent are polled again, never re-sent; an
+        intent with no recorded send is looked up by its Comment token and adopted if the fleet
+        has it (else its instances were never started); reboots asked or intended are awaited,
+        never asked twice; a halt stands."""
+        self.resumed = True
         outcomes = {e["instance_id"]: e for e in entries if e["kind"] == "outcome"}
         for iid, entry in outcomes.items():
             if iid in self.results:
                 continue
             outcome = Outcome(entry["outcome"])
-            if outcome in ERRORS:
+            if outcome in ERRORS or entry.get("counted"):
                 if entry.get("own"):
                     self.own_errors += 1
                 else:
@@ -177,7 +221,10 @@ class WaveRunner:
                 started_at=_when(entry.get("started_at")),
                 finished_at=_when(entry.get("finished_at")),
             )
-        for entry in (e for e in entries if e["kind"] == "send"):
+        sends = [e for e in entries if e["kind"] == "send"]
+        for intent in self._unsent_intents(entries, {e.get("token") for e in sends}):
+            sends.append(intent)
+        for entry in sends:
             members = tuple(entry["members"])
             open_members = [m for m in members if m not in self.results]
             if entry["operation"] == "Install":
@@ -186,6 +233,8 @@ class WaveRunner:
                     self.install_command[iid] = entry["command_id"]
                     if iid in self.results:
                         self.finished_after_start += 1
+                if not open_members:  # finished before the run died: its errors still count
+                    self.retired_install_errors += self.listed_errors[entry["command_id"]]
             if open_members:
                 self.tracker.adopt(
                     entry["command_id"],
@@ -194,19 +243,54 @@ class WaveRunner:
                     _when(entry["sent_at"]) or self.clock.now(),
                     _when(entry["deadline"]) or self.clock.now(),
                     done=set(members) - set(open_members),
+                    token=entry.get("token", ""),
                 )
-        for entry in (e for e in entries if e["kind"] == "reboot"):
+        for entry in (e for e in entries if e["kind"] in ("reboot", "reboot_intent")):
             for iid in entry["instance_ids"]:
-                if iid not in self.results:
+                if iid not in self.results and iid not in self.rebooting:
+                    # an intent without its record may or may not have been sent: awaited as
+                    # sent, never asked twice (EC2 keeps no record of a reboot to look up)
                     self.rebooting[iid] = _when(entry["at"]) or self.clock.now()
                     self.reboot_recorded.add(iid)
+        for entry in (e for e in entries if e["kind"] == "halt"):
+            self.error_floor = max(self.error_floor, int(entry.get("errors", 0)))
+            self.halt_recorded = True
         started = set(self.started_at)
         self.queue = deque(i for i in self.queue if i not in started and i not in self.results)
         self.leased.update(i for i in started if i not in self.results)
+        self.rate.errors = self._error_total()
+
+    def _unsent_intents(self, entries: Sequence[dict[str, Any]], sent: set[Any]) -> list[dict[str, Any]]:
+        """Intents a run that died wrote but did not record as sent: the fleet is asked (by the
+        Comment token) whether each was accepted; the ones it has become sends (recorded now,
+        so the next resume need not ask), the others were never started."""
+        adopted: list[dict[str, Any]] = []
+        for line in (e for e in entries if e["kind"] == "intents"):
+            for intent in line["commands"]:
+                if intent["token"] in sent:
+                    continue
+                since = (_when(intent["at"]) or self.clock.now()) - dt.timedelta(minutes=5)
+                command_id = self.fleet.find_command(intent["comment"], since)
+                if command_id is None:
+                    continue
+                entry = {
+                    "kind": "send",
+                    "command_id": command_id,
+                    "operation": intent["operation"],
+                    "members": intent["members"],
+                    "sent_at": intent["at"],
+                    "deadline": line["deadline"],
+                    "token": intent["token"],
+                }
+                self.record(**{**entry, "wave": self.wave.name})
+                adopted.append(entry)
+        return adopted
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> WaveResult:
         began = self.clock.now()
+        if self.resumed and self.tracker.active:
+            self._observe()  # what the adopted commands did while no one watched, before any start
         while True:
             self._start_installs()
             self._start_reboots()
@@ -215,15 +299,8 @@ class WaveRunner:
             if not self._busy():
                 break
             self.clock.sleep(self._next_wait())
-            polled = self.tracker.poll()
-            for tracked, grew in polled.completions:
-                if tracked.operation == "Install":
-                    self.policy.observe((self.clock.now() - tracked.sent_at).total_seconds(), grew)
-            self._on_finished(polled.finished)
-            self._on_overdue(polled.overdue)
-            self._check_reboots()
-            self.rate.errors = self._error_total()
-            self._release_finished()
+            self._heartbeat()
+            self._observe()
         reason = "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
         for instance_id, (_, holder) in list(self.waiting.items()):
             self._finish(
@@ -260,10 +337,31 @@ class WaveRunner:
             attempt=self.settings.attempt,
         )
 
+    def _observe(self) -> None:
+        """One look at the fleet: poll, take what finished, count errors (and record a halt)."""
+        polled = self.tracker.poll()
+        for tracked, grew in polled.completions:
+            if tracked.operation == "Install":
+                self.policy.observe((self.clock.now() - tracked.sent_at).total_seconds(), grew)
+        self._on_finished(polled.finished)
+        self._on_overdue(polled.overdue)
+        self._check_reboots()
+        self._check_awaited()
+        self.rate.errors = self._error_total()
+        if self.rate.halted and not self.halt_recorded:
+            self.halt_recorded = True
+            self.record("halt", wave=self.wave.name, errors=self.rate.errors)
+        self._release_finished()
+
     def _busy(self) -> bool:
         can_start = bool(self.queue or self.waiting) and self.rate.free_slots(0) > 0
         return bool(
-            self.tracker.active or self.reboot_queue or self.rebooting or self.verifying.ids or can_start
+            self.tracker.active
+            or self.reboot_queue
+            or self.rebooting
+            or self.verifying.ids
+            or self.awaiting
+            or can_start
         )
 
     def _slots_in_use(self) -> int:
@@ -280,9 +378,20 @@ class WaveRunner:
             moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
         if self.rebooting:
             moments.append(min(self.rebooting.values()) + REBOOT_GRACE)
+        if self.leased:  # a holder sleeping past its staleness would look dead
+            moments.append(now + self.leases.stale_after / 3)
+        if self.awaiting and self.next_state_check is not None:
+            moments.append(self.next_state_check)
         for moment in moments:
             wait = min(wait, max(1.0, (moment - now).total_seconds()))
         return max(1.0, wait)
+
+    def _heartbeat(self) -> None:
+        """Keep this run's leases live (a run that stops beating loses them to the next)."""
+        now = self.clock.now()
+        if self.leased and (self.last_beat is None or now - self.last_beat >= self.leases.stale_after / 6):
+            self.leases.heartbeat(self.settings.run_id, now)
+            self.last_beat = now
 
     # ----------------------------------------------------------------- starting work
     def _start_installs(self) -> None:
@@ -329,7 +438,13 @@ class WaveRunner:
             for instance_id in tracked.members:
                 self.started_at[instance_id] = tracked.sent_at
                 self.install_command[instance_id] = tracked.command_id
+        self._vanished_at_send()
         self.peak_in_flight = max(self.peak_in_flight, self._slots_in_use())
+
+    def _vanished_at_send(self) -> None:
+        """Instances a SendCommand could not include any more (terminated mid-window)."""
+        for instance_id, why in self.tracker.drain_refused().items():
+            self._finish(instance_id, Outcome.SKIPPED_OFFLINE, details="InvalidInstanceId", error=why)
 
     def _release_finished(self) -> None:
         if self.to_release:
@@ -356,11 +471,43 @@ class WaveRunner:
         if free <= 0:
             return
         batch = [self.reboot_queue.popleft() for _ in range(free)]
-        self.fleet.reboot(batch)
+        self.record("reboot_intent", wave=self.wave.name, instance_ids=batch, at=self.clock.now())
+        batch = self._reboot_isolating(batch)
+        if not batch:
+            return
         now = self.clock.now()
         self.record("reboot", wave=self.wave.name, instance_ids=batch, at=now)
         for instance_id in batch:
             self.rebooting[instance_id] = now
+
+    def _reboot_isolating(self, batch: list[str]) -> list[str]:
+        """RebootInstances refuses the whole call for one unknown id: leave out the vanished
+        ones (skipped_offline), reboot the rest. Returns the ids rebooted."""
+        rebooted: list[str] = []
+        for _ in range(REBOOT_ISOLATION_ROUNDS):
+            try:
+                self.fleet.reboot(batch)
+            except InstancesNotFound as exc:
+                rebooted.extend(exc.done)  # earlier chunks went through
+                batch = [i for i in batch if i not in exc.done]
+                gone = vanished(self.fleet, batch, exc)
+                if not gone:
+                    gone = set(batch)
+                for iid in gone:
+                    self._finish(
+                        iid,
+                        Outcome.SKIPPED_OFFLINE,
+                        details="InvalidInstanceID.NotFound",
+                        error=f"no longer a managed node when its reboot was asked ({exc})",
+                    )
+                batch = [i for i in batch if i not in gone]
+                if not batch:
+                    return rebooted
+                continue
+            return rebooted + batch
+        for iid in batch:
+            self._finish(iid, Outcome.FAILED_REBOOT, error="the reboot request kept being refused", own=True)
+        return rebooted
 
     def _flush_verification(self) -> None:
         pending = self.verifying
@@ -381,6 +528,26 @@ class WaveRunner:
         )
         for tracked in scans:
             self._record_send(tracked)
+        self._vanished_at_send()
+
+    def _record_intents(self, commands: list[PatchCommand], deadline: dt.datetime) -> None:
+        """Write-ahead: every command of a batch, with its unique Comment token, in one ledger
+        line fsynced before the first is sent (a group commit)."""
+        self.record(
+            "intents",
+            wave=self.wave.name,
+            deadline=deadline,
+            commands=[
+                {
+                    "token": c.token,
+                    "comment": c.comment,
+                    "operation": c.operation,
+                    "members": list(c.instance_ids),
+                    "at": self.clock.now(),
+                }
+                for c in commands
+            ],
+        )
 
     def _record_send(self, tracked: TrackedCommand) -> None:
         self.record(
@@ -391,6 +558,7 @@ class WaveRunner:
             members=list(tracked.members),
             sent_at=tracked.sent_at,
             deadline=tracked.deadline,
+            token=tracked.token,
         )
 
     def _to_verify(self, instance_ids: Sequence[str]) -> None:
@@ -402,8 +570,8 @@ class WaveRunner:
 
     # ----------------------------------------------------------------- results
     def _on_finished(self, finished: list[tuple[TrackedCommand, Invocation]]) -> None:
-        installed: list[str] = []
-        scanned: list[str] = []
+        installed: list[tuple[str, dt.datetime]] = []
+        scanned: list[tuple[str, dt.datetime]] = []
         timed_out = [
             inv.instance_id
             for tracked, inv in finished
@@ -411,10 +579,9 @@ class WaveRunner:
             and inv.status == "TimedOut"
             and from_invocation(inv.status, inv.status_details) == Outcome.TIMED_OUT
         ]
-        # an install that timed out while its instance is unreachable went down and stayed down
-        unreachable = set()
-        if timed_out and self.settings.reboot == "if_needed":
-            unreachable = {i for i, s in self.fleet.ping_status(timed_out).items() if s != "Online"}
+        # an install that timed out while its instance is unreachable went down and stayed
+        # down, or vanished (terminated, stopped: no longer listed at all)
+        ping = self.fleet.ping_info(timed_out) if timed_out else {}
         for tracked, invocation in finished:
             iid = invocation.instance_id
             if iid in self.results:
@@ -424,51 +591,112 @@ class WaveRunner:
                 if outcome is None:
                     if iid in self.rebooting or iid in self.reboot_recorded or self.tracker.verifying(iid):
                         continue  # resumed: it is already past its install
-                    installed.append(iid)
-                else:
-                    error = f"install invocation ended {invocation.status}"
-                    if iid in unreachable:
-                        outcome = Outcome.FAILED_REBOOT
-                        error = "did not come back online after the install's reboot"
-                    if outcome in ERRORS:
-                        self.listed_errors[tracked.command_id] += 1
-                    self._finish(iid, outcome, details=invocation.status_details, error=error)
+                    installed.append((iid, tracked.sent_at))
+                    continue
+                error = f"install invocation ended {invocation.status}"
+                details = squeeze(invocation.status_details)
+                own = False
+                if iid in timed_out and iid not in ping:
+                    outcome, error = (
+                        Outcome.SKIPPED_OFFLINE,
+                        "vanished during its install: no longer a managed node",
+                    )
+                    self.excused[tracked.command_id] += 1  # AWS counts it (Execution Timed Out)
+                elif (
+                    iid in timed_out and ping[iid].status != "Online" and self.settings.reboot == "if_needed"
+                ):
+                    outcome = Outcome.FAILED_REBOOT
+                    error = "did not come back online after the install's reboot"
+                elif details in UNDELIVERED_DETAILS:
+                    error = f"the command never ran there: {invocation.status_details}"
+                    own = self.settings.undelivered_are_errors
+                    if own:
+                        error += " (counted as an error by this window)"
+                if (
+                    outcome in ERRORS
+                    and not own
+                    and counts_as_error(invocation.status, invocation.status_details)
+                ):
+                    self.listed_errors[tracked.command_id] += 1
+                elif outcome in ERRORS:
+                    own = True
+                self._finish(iid, outcome, details=details, error=error, own=own, force_error=own)
             elif invocation.status == "Success":
-                scanned.append(iid)
+                scanned.append((iid, tracked.sent_at))
             else:
                 self._finish(
                     iid,
                     Outcome.FAILED_VERIFICATION,
-                    details=invocation.status_details,
+                    details=squeeze(invocation.status_details),
                     error=f"verification scan ended {invocation.status}",
                     own=True,
                 )
         if installed:
             if self.settings.reboot == "controlled":
-                states = self.fleet.patch_states(installed)
-                for iid in installed:
-                    state = states.get(iid)
-                    if state is not None and state.installed_pending_reboot > 0:
-                        self.reboot_queue.append(iid)
-                    else:
-                        self._to_verify([iid])
+                self._await_states(installed, "Install")
             else:
-                self._to_verify(installed)
+                self._to_verify([iid for iid, _ in installed])
         if scanned:
-            self._verify(scanned)
+            self._await_states(scanned, "Scan")
 
-    def _verify(self, instance_ids: list[str]) -> None:
+    def _await_states(self, finished: list[tuple[str, dt.datetime]], operation: str) -> None:
+        now = self.clock.now()
+        for iid, sent_at in finished:
+            self.awaiting[iid] = _Awaited(operation, sent_at, now)
+        self._read_awaited([iid for iid, _ in finished])
+
+    def _check_awaited(self) -> None:
+        if not self.awaiting or self.next_state_check is None:
+            return
+        if self.clock.now() >= self.next_state_check:
+            self._read_awaited(list(self.awaiting))
+
+    def _read_awaited(self, instance_ids: list[str]) -> None:
+        """Read patch states; act on those this run's command reported; keep waiting for the
+        others until the scan timeout."""
         states = self.fleet.patch_states(instance_ids)
+        now = self.clock.now()
+        fresh: dict[str, list[str]] = {"Install": [], "Scan": []}
+        for iid in instance_ids:
+            awaited = self.awaiting[iid]
+            state = states.get(iid)
+            if state is not None and self._reported_by(state, awaited):
+                del self.awaiting[iid]
+                fresh[awaited.operation].append(iid)
+            elif now >= awaited.waiting_since + self.settings.scan_timeout:
+                del self.awaiting[iid]
+                self._finish(
+                    iid,
+                    Outcome.FAILED_VERIFICATION,
+                    details="stale patch state",
+                    error=f"no patch state from this run's {awaited.operation} within the scan timeout "
+                    f"(last report: {_describe_state(state)})",
+                    own=True,
+                )
+        self.next_state_check = now + STALE_RECHECK if self.awaiting else None
+        for iid in fresh["Install"]:
+            if states[iid].installed_pending_reboot > 0:
+                self.reboot_queue.append(iid)
+            else:
+                self._to_verify([iid])
+        if fresh["Scan"]:
+            self._verify(fresh["Scan"], states)
+
+    def _reported_by(self, state: InstancePatchState, awaited: _Awaited) -> bool:
+        """Whether a patch state is the report of this run's command (not an older one)."""
+        return (
+            state.operation == awaited.operation
+            and state.snapshot_id == self.settings.snapshot_id
+            and state.operation_end_time is not None
+            and state.operation_end_time >= awaited.sent_at
+        )
+
+    def _verify(self, instance_ids: list[str], states: dict[str, InstancePatchState]) -> None:
         passed: list[str] = []
         allow_pending = self.settings.reboot == "never"
         for iid in instance_ids:
-            state = states.get(iid)
-            if state is None:
-                self._finish(iid, Outcome.FAILED_VERIFICATION, error="no patch state reported", own=True)
-                continue
+            state = states[iid]
             problems = []
-            if state.snapshot_id != self.settings.snapshot_id:
-                problems.append(f"reported snapshot {state.snapshot_id}, not this run's")
             if state.missing and not self.settings.install_override:
                 # with an override list only the named patches were asked for
                 problems.append(f"{state.missing} approved patch(es) still missing")
@@ -493,12 +721,20 @@ class WaveRunner:
     def _on_overdue(self, overdue: list[tuple[TrackedCommand, str]]) -> None:
         if not overdue:
             return
-        ping = self.fleet.ping_status([iid for _, iid in overdue])
+        ping = self.fleet.ping_info([iid for _, iid in overdue])
         by_command: dict[str, tuple[TrackedCommand, list[str]]] = {}
         for tracked, iid in overdue:
             by_command.setdefault(tracked.command_id, (tracked, []))[1].append(iid)
-            status = ping.get(iid, "Unknown")
-            if tracked.operation == "Scan":
+            info = ping.get(iid)
+            status = info.status if info is not None else "not managed"
+            if info is None:
+                self._finish(
+                    iid,
+                    Outcome.SKIPPED_OFFLINE,
+                    details="InProgress; not managed",
+                    error=f"vanished during its {tracked.operation.lower()}: no longer a managed node",
+                )
+            elif tracked.operation == "Scan":
                 self._finish(
                     iid,
                     Outcome.FAILED_VERIFICATION,
@@ -526,33 +762,57 @@ class WaveRunner:
             self.tracker.abandon(tracked, ids)
 
     def _check_reboots(self) -> None:
+        """A rebooting instance is back only with proof: a ping after the reboot request, or
+        ConnectionLost seen then Online. PingStatus Online alone proves nothing: it lags."""
         now = self.clock.now()
         due = [iid for iid, since in self.rebooting.items() if now >= since + REBOOT_GRACE]
         if not due:
             return
-        ping = self.fleet.ping_status(due)
+        ping = self.fleet.ping_info(due)
         back: list[str] = []
         for iid in due:
-            if ping.get(iid) == "Online":
+            asked = self.rebooting[iid]
+            info = ping.get(iid)
+            if info is None:
+                del self.rebooting[iid]
+                self._finish(
+                    iid,
+                    Outcome.SKIPPED_OFFLINE,
+                    details="not managed",
+                    error="vanished during its controlled reboot: no longer a managed node",
+                )
+                continue
+            if info.status != "Online":
+                self.seen_down.add(iid)
+            pinged_since = info.last_ping is not None and info.last_ping > asked
+            if info.status == "Online" and (pinged_since or iid in self.seen_down):
                 back.append(iid)
                 del self.rebooting[iid]
-            elif now >= self.rebooting[iid] + self.settings.reboot_timeout:
+                self.seen_down.discard(iid)
+            elif now >= asked + self.settings.reboot_timeout:
                 del self.rebooting[iid]
                 self._finish(
                     iid,
                     Outcome.FAILED_REBOOT,
-                    details=f"ping {ping.get(iid)}",
+                    details=f"ping {info.status}; last ping {info.last_ping}",
                     error="did not come back online after the controlled reboot",
                     own=True,
                 )
         self._to_verify(back)
 
     def _finish(
-        self, instance_id: str, outcome: Outcome, *, details: str = "", error: str = "", own: bool = False
+        self,
+        instance_id: str,
+        outcome: Outcome,
+        *,
+        details: str = "",
+        error: str = "",
+        own: bool = False,
+        force_error: bool = False,
     ) -> None:
         if instance_id in self.results:
             return
-        if own and outcome in ERRORS:
+        if own and (outcome in ERRORS or force_error):
             self.own_errors += 1
         if instance_id in self.started_at:
             self.finished_after_start += 1
@@ -571,20 +831,26 @@ class WaveRunner:
         )
         self.results[instance_id] = result
         if instance_id in self.started_at:
-            self.record("outcome", own=own, **dataclasses.asdict(result))
+            self.record("outcome", own=own, counted=force_error, **vars(result))  # shallow: its fields are scalars
 
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
         listed) or by what was listed, whichever knows more, plus patchwave's own findings."""
         for tracked in self.tracker.drain_retired():
             if tracked.operation == "Install":
-                self.retired_install_errors += max(tracked.errors, self.listed_errors[tracked.command_id])
+                self.retired_install_errors += self._install_errors(tracked)
         active = sum(
-            max(tracked.errors, self.listed_errors[tracked.command_id])
+            self._install_errors(tracked)
             for tracked in self.tracker.active.values()
             if tracked.operation == "Install"
         )
-        return self.retired_install_errors + active + self.own_errors
+        return max(self.error_floor, self.retired_install_errors + active + self.own_errors)
+
+    def _install_errors(self, tracked: TrackedCommand) -> int:
+        """A command's errors by the fleet's ErrorCount less what patchwave excuses (a node that
+        vanished mid-install times out), or by what was listed, whichever knows more."""
+        counted = max(0, tracked.errors - self.excused[tracked.command_id])
+        return max(counted, self.listed_errors[tracked.command_id])
 
     def _report_progress(self) -> None:
         if self.on_progress is None:
@@ -669,6 +935,12 @@ def merge(earlier: WaveResult, later: WaveResult) -> WaveResult:
         stop_reason=later.stop_reason,
         attempt=later.attempt,
     )
+
+
+def _describe_state(state: InstancePatchState | None) -> str:
+    if state is None:
+        return "none"
+    return f"{state.operation} of snapshot {state.snapshot_id} ended {state.operation_end_time}"
 
 
 def _when(value: str | None) -> dt.datetime | None:
