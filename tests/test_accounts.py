@@ -23,6 +23,7 @@ import pytest
 import yaml
 from botocore.config import Config as BotoConfig
 
+from patchwave.aws.s3_state import S3Ledger
 from tests import test_e2e_prefect_server as e2e
 from tests.helpers import group, ids, spec, window
 from tests.test_e2e_prefect_server import free_port, stop, wait_for
@@ -250,18 +251,11 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
             )
             held = []
             for child in children:
-                prefix = f"patchwave/state/runs/{child.id}/"
-                for item in s3.list_objects_v2(Bucket="patchwave-state", Prefix=prefix).get("Contents", []):
-                    body = s3.get_object(Bucket="patchwave-state", Key=item["Key"])["Body"].read().decode()
-                    for line in body.splitlines():
-                        entry = json.loads(line)
-                        if entry["kind"] == "account_slot":
-                            held.append(
-                                (
-                                    dt.datetime.fromisoformat(entry["held"]),
-                                    dt.datetime.fromisoformat(entry["released"]),
-                                )
-                            )
+                url = f"s3://patchwave-state/patchwave/state/runs/{child.id}"
+                for entry in S3Ledger(s3, url).entries():
+                    if entry["kind"] == "account_slot":
+                        since, until = entry["held"], entry["released"]
+                        held.append((dt.datetime.fromisoformat(since), dt.datetime.fromisoformat(until)))
             assert len(held) == 6
             assert max_overlap(held) <= 2
             running = [(c.start_time, c.end_time) for c in children if c.start_time and c.end_time]
