@@ -386,7 +386,10 @@ def test_a_worker_killed_mid_wave_and_its_run_resumed_on_the_other_starts_nothin
 
     def installing_rest():
         entries = ledger(cluster, run.id)
-        return any(e["kind"] == "send" and e.get("wave") == "rest" for e in entries)
+        return any(  # the write-ahead intent: the send follows at once
+            e["kind"] == "intents" and e.get("wave") == "rest" and e["commands"][0]["operation"] == "Install"
+            for e in entries
+        )
 
     wait_for(installing_rest, 420, "the second wave to start installing")
     victim = cluster.ran(run.id)
