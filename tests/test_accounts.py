@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,16 +46,17 @@ def moto_process(tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+    def up() -> bool:
+        assert process.poll() is None, (tmp_path / "moto.log").read_text()[-2000:]
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2):
+                return True
+        except OSError:
+            return False
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "moto.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, "moto did not start"
-                time.sleep(0.3)
+        wait_for(up, 60, "the moto server")
         yield url
     finally:
         stop(process)
