@@ -3,6 +3,8 @@ DynamoDB, ledgers and reports in S3. Unnamed, each stays local (SQLite leases, a
 
 from __future__ import annotations
 
+import datetime as dt
+
 from patchwave.aws.dynamodb import DynamoLeases
 from patchwave.aws.s3_state import S3RunStore
 from patchwave.aws.session import AwsClients, make_session
@@ -21,7 +23,8 @@ def open_shared(settings: AwsSettings, clients: AwsClients | None = None) -> tup
     leases: Leases = SqliteLeases()
     runs: RunStore = LocalRunStore()
     if shared.leases_table and clients is not None:
-        leases = DynamoLeases(clients.dynamodb, shared.leases_table)
+        stale = dt.timedelta(minutes=shared.stale_minutes) if shared.stale_minutes else None
+        leases = DynamoLeases(clients.dynamodb, shared.leases_table, stale_after=stale)
     if shared.bucket and clients is not None:
         runs = S3RunStore(clients.s3, shared.bucket, shared.prefix)
     return leases, runs

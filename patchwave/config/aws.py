@@ -61,8 +61,12 @@ class SharedState(Strict):
     (SQLite leases, a local folder), right for one machine."""
 
     leases_table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{3,255}$")
-    lease_minutes: int = Field(
-        default=15, ge=1, le=1440, description="A lease lasts this long past its holder's last heartbeat."
+    stale_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        le=1440,
+        description="A holder silent this long is dead and its leases free (default: "
+        "PATCHWAVE_LEASE_STALE_MINUTES, else 15).",
     )
     bucket: str | None = Field(default=None, pattern=BUCKET)
     prefix: str = Field(default="patchwave/state", pattern=r"^[A-Za-z0-9_.\-/]+$")
