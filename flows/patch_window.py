@@ -130,8 +130,12 @@ def run_window(
             window, opaque(targets), opaque(before.states), opaque(before.compliance), busy_elsewhere=busy
         )
         before_report = before.report
-        ledger.append("start", started=started, snapshot_id=snapshot_id, window=window.name)
-        ledger.append("plan", plan=plan_to_dict(plan), before=before_report.model_dump(mode="json"))
+        ledger.write(  # one durable write: a run is resumable from its first line on
+            [
+                ("start", {"started": started, "snapshot_id": snapshot_id, "window": window.name}),
+                ("plan", {"plan": plan_to_dict(plan), "before": before_report.model_dump(mode="json")}),
+            ]
+        )
     stop_at = started + dt.timedelta(hours=window.duration_hours - window.cutoff_hours)
     settings = settings_for(window, snapshot_id, run_id, stop_at, attempt)
     done_waves = {e["wave"]: result_from_dict(e["result"]) for e in earlier if e["kind"] == "wave_done"}

@@ -60,7 +60,8 @@ def fail(error: Exception, code: int = 2) -> typer.Exit:
     """Print one line on stderr; the caller raises the returned Exit."""
     from patchwave.reports.console import strip_control
 
-    err.print(f"error: {strip_control(error)}", style="bold red", highlight=False, markup=False, soft_wrap=True)
+    message = f"error: {strip_control(error)}"
+    err.print(message, style="bold red", highlight=False, markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -117,10 +118,12 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
     config = load_config(config_dir)
     kind, path = parse_fleet_option(fleet)
     if kind == "sim":
-        from patchwave.sim import load_spec
+        from patchwave.sim import load_spec, state_file
 
         if "{account}" not in path and "{region}" not in path:  # else one spec per member account
-            load_spec(path)
+            spec = load_spec(path)
+            if spec.state_file:
+                state_file.check_free(Path(spec.state_file))  # one writer at a time
     else:
         from patchwave.aws import open_aws
 
@@ -136,13 +139,13 @@ def _check_run_inputs(
     from patchwave.connect import open_run_store
     from patchwave.state.ledger import check_resumable, check_run_id, check_writable
 
-    check_writable(report_dir, "--report-dir")
-    if report_json is not None:
-        check_writable(report_json.parent, "--report-json")
-    if resume is not None:  # in the shared store when config/aws.yaml names one
+    if resume is not None:  # reads only; in the shared store when config/aws.yaml names one
         ledger = open_run_store(_load(config_dir)).ledger(str(report_dir), check_run_id(resume))
         where = str(ledger.path) if str(ledger.path).startswith("s3://") else str(report_dir / ".runs")
         check_resumable(ledger.entries(), resume, window, where)
+    check_writable(report_dir, "--report-dir")  # last: the one check that creates a folder
+    if report_json is not None:
+        check_writable(report_json.parent, "--report-json")
 
 
 def _run_window_cli(
@@ -199,13 +202,18 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     problems = [i for i in report.instances if i.outcome.value not in ("patched", "already_compliant")]
     for item in problems:
         console.print(
-            strip_control(f"  {item.instance_id} [{item.wave}] {item.outcome.value}: {item.error or item.status_details}"),
+            strip_control(
+                f"  {item.instance_id} [{item.wave}] {item.outcome.value}: "
+                + (item.error or item.status_details)
+            ),
             highlight=False,
             markup=False,
         )
     for decision in report.decisions:
         console.print(
-            strip_control(f"approval of wave {decision.wave}: {decision.decision} {decision.decided_by} {decision.note}"),
+            strip_control(
+                f"approval of wave {decision.wave}: {decision.decision} {decision.decided_by} {decision.note}"
+            ),
             highlight=False,
             markup=False,
         )

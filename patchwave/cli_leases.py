@@ -18,12 +18,15 @@ from patchwave.errors import PatchwaveError
 from patchwave.state.ledger import check_run_id
 from patchwave.state.sqlite_leases import SqliteLeases, default_path
 
-leases_app = typer.Typer(help="Instance leases: which runs hold instances, and freeing a dead run's.", no_args_is_help=True)
+leases_app = typer.Typer(
+    help="Instance leases: which runs hold instances, and freeing a dead run's.", no_args_is_help=True
+)
 console = Console()
 err = Console(stderr=True)
 
 DbOpt = Annotated[
-    Path | None, typer.Option("--db", help="The lease file (default $PATCHWAVE_LEASES or ~/.patchwave/leases.sqlite).")
+    Path | None,
+    typer.Option("--db", help="The lease file (default $PATCHWAVE_LEASES or ~/.patchwave/leases.sqlite)."),
 ]
 
 
@@ -77,7 +80,9 @@ def release(
         console.print(f"run {run} holds no leases", markup=False, highlight=False)
         return
     age = dt.datetime.now(dt.UTC) - held.heartbeat
-    question = f"free {held.instances} lease(s) of run {run} (last heartbeat {int(age.total_seconds())} s ago)?"
+    question = (
+        f"free {held.instances} lease(s) of run {run} (last heartbeat {int(age.total_seconds())} s ago)?"
+    )
     if not yes and not typer.confirm(question, default=False):
         console.print("nothing released")
         raise typer.Exit(1)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from patchwave.clock import VirtualClock
 from patchwave.config.baselines import BaselinesFile
@@ -68,3 +71,13 @@ def plan_for(fleet: SimulatedFleet, win: Window) -> Plan:
     targets = select(fleet.list_instances(), win.targets)
     members = [t.instance_id for t in targets]
     return plan_window(win, targets, fleet.patch_states(members), fleet.compliance(members))
+
+
+def write_config(folder: Path, baselines: BaselinesFile, *windows: Window) -> Path:
+    """A config folder (baselines.yaml, windows.yaml) for the real CLI."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "baselines.yaml").write_text(yaml.safe_dump(baselines.model_dump(mode="json")))
+    (folder / "windows.yaml").write_text(
+        yaml.safe_dump({"windows": [w.model_dump(mode="json") for w in windows]})
+    )
+    return folder

@@ -51,6 +51,9 @@ def fleet_spec() -> Any:
         terminate_at_minutes={MID_INSTALL: 10, BEFORE_SEND: 5},
         status_details_by_id={DENIED: "AccessDenied"},
         report_delay_minutes_by_id={LATE: 8, NEVER: 45},
+        # calls take time and are throttled: a page answered late must still cost the same
+        api_latency_ms=80,
+        throttling={"enabled": True, "rate_per_second": 0.5, "burst": 1},
     )
 
 
@@ -110,4 +113,7 @@ def test_the_whole_window_on_a_real_account_s_semantics(config, tmp_path: Path) 
     on_aws = {k: v for k, v in adapter.api_calls().items() if k not in HEALTH_APIS}
     on_sim = {k: v for k, v in sim.api_calls().items() if k not in HEALTH_APIS}
     assert on_aws == on_sim
+    assert adapter.api_calls()["DescribeTargetHealth"] == sim.api_calls()["HealthCheck"]  # one a check
+    waits = lambda fleet: {k: v for k, v in fleet.throttled.items() if k not in HEALTH_APIS}  # noqa: E731
+    assert sum(sim.throttled.values()) > 0 and waits(sim) == waits(backing)  # throttled alike
     assert {k: v for k, v in through_aws.api_calls.items() if k not in HEALTH_APIS} == on_sim  # the report's

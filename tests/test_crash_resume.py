@@ -46,6 +46,7 @@ def test_sigkill_mid_wave_then_resume_starts_nothing_twice(config, tmp_path: Pat
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "COLUMNS": "200",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",  # a loaded machine starts it slowly
     }
     env.pop("PREFECT_API_URL", None)
     command = [
@@ -66,7 +67,7 @@ def test_sigkill_mid_wave_then_resume_starts_nothing_twice(config, tmp_path: Pat
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(tmp_path / "first.err").open("w"),
         start_new_session=True,
     )
     ledger_file = None
@@ -82,7 +83,9 @@ def test_sigkill_mid_wave_then_resume_starts_nothing_twice(config, tmp_path: Pat
                     for e in entries
                 ):
                     break  # the second wave is installing: kill the orchestrator now
-            assert first.poll() is None, "the run ended before it could be killed"
+            assert first.poll() is None, "the run ended before it could be killed: " + (
+                tmp_path / "first.err"
+            ).read_text()[-2000:]
             time.sleep(0.05)
         else:
             raise AssertionError("the run never reached its second wave")

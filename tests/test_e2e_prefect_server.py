@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,30 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+def start_server(port: int, env: dict[str, str], log: Any, log_path: Path) -> subprocess.Popen:
+    """`prefect server start` on this port, returned once its health endpoint answers."""
+    url = f"http://127.0.0.1:{port}/api"
+    process = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise AssertionError("the Prefect server did not become healthy: " + log_path.read_text()[-2000:])
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     port = free_port()
@@ -52,25 +77,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
         "PATCHWAVE_LEASES": str(tmp_path / "leases.sqlite"),
     }
     log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process = start_server(port, env, log, tmp_path / "server.log")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "the Prefect server did not become healthy"
-            time.sleep(0.5)
         yield url, env, tmp_path
     finally:
         stop(process)

@@ -172,7 +172,8 @@ def read_yaml(path: Path) -> Any:
     except InputLimit as exc:
         raise ConfigError(str(path), "<yaml>", None, f"refused: {exc}") from None
     except RecursionError:
-        raise ConfigError(str(path), "<yaml>", None, f"refused: nested deeper than {MAX_DEPTH} levels") from None
+        reason = f"refused: nested deeper than {MAX_DEPTH} levels"
+        raise ConfigError(str(path), "<yaml>", None, reason) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "<yaml>"

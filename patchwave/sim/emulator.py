@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from patchwave.fleet import PatchCommand
 from patchwave.sim.fleet import PATCH_DOCUMENT, SimulatedFleet
+from patchwave.sim.records import SimCommand
 
 if TYPE_CHECKING:
     from patchwave.aws.fleet import AwsFleet
@@ -306,28 +307,35 @@ class Emulator:
         if "CommandId" in params:
             known = self.sim.command_info(params["CommandId"]) is not None
             return {"Commands": [self._command_item(params["CommandId"], now)] if known else []}
-        chosen = list(self.sim._command_info.values())  # noqa: SLF001
-        for item in params.get("Filters", []):
-            key, value = item["key"], item["value"]
-            if key == "InvokedAfter":
-                since = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-                chosen = [c for c in chosen if c.requested >= since]
-            elif key == "InvokedBefore":
-                until = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-                chosen = [c for c in chosen if c.requested <= until]
-            elif key == "DocumentName":
-                chosen = [c for c in chosen if c.document == value]
-            elif key == "ExecutionStage":
-                executing = value == "Executing"
-                chosen = [
-                    c
-                    for c in chosen
-                    if executing == (self.sim.progress_of(c.command_id, now).status == "InProgress")
-                ]
-            elif key == "Status":
-                chosen = [c for c in chosen if self.sim.progress_of(c.command_id, now).status == value]
-        items = [self._command_item(c.command_id, now) for c in chosen]
-        return _page("ListCommands", items, params, "Commands")
+        filters = [(item["key"], item["value"]) for item in params.get("Filters", [])]
+
+        def matches(info: SimCommand) -> bool:
+            for key, value in filters:
+                when = (
+                    dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    if key.startswith("Invoked")
+                    else None
+                )
+                if key == "InvokedAfter" and when is not None and info.requested < when:
+                    return False
+                if key == "InvokedBefore" and when is not None and info.requested > when:
+                    return False
+                if key == "DocumentName" and info.document != value:
+                    return False
+                if key == "ExecutionStage" and (value == "Executing") != self.sim.is_executing(
+                    info.command_id, now
+                ):
+                    return False
+                if key == "Status" and self.sim.progress_of(info.command_id, now).status != value:
+                    return False
+            return True
+
+        size = int(params.get("MaxResults") or DEFAULT_PAGE["ListCommands"])
+        page, cursor = self.sim.commands_page(matches, int(params.get("NextToken") or 0), size)
+        answer: dict[str, Any] = {"Commands": [self._command_item(c, now) for c in page]}
+        if cursor is not None:
+            answer["NextToken"] = str(cursor)
+        return answer
 
     def _ListCommandInvocations(self, params: dict[str, Any]) -> dict[str, Any]:
         now = self._now()

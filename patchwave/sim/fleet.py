@@ -19,8 +19,7 @@ import os
 import pickle
 import threading
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from patchwave.baselines.catalog import builtin_catalog
@@ -28,7 +27,6 @@ from patchwave.baselines.evaluate import BaselineResolver, Verdict, evaluate
 from patchwave.clock import Clock
 from patchwave.config.baselines import Baseline, BaselinesFile
 from patchwave.fleet import (
-    TERMINAL_STATUSES,
     CommandProgress,
     ComplianceSummary,
     InstancePatchState,
@@ -41,136 +39,21 @@ from patchwave.fleet import (
 )
 from patchwave.sim import draws, state_file
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
+from patchwave.sim.records import (
+    EXECUTION_TIMEOUT,
+    HARD_REBOOT_AFTER,
+    PATCH_DOCUMENT,
+    UNDELIVERABLE_AFTER,
+    SimCommand,
+    SimInstance,
+    SimInvocation,
+)
 from patchwave.sim.spec import FleetSpec
 from patchwave.sim.throttle import TokenBucket
 
-EXECUTION_TIMEOUT = dt.timedelta(hours=2)  # AWS-RunPatchBaseline's execution timeout
-UNDELIVERABLE_AFTER = dt.timedelta(seconds=30)
-HARD_REBOOT_AFTER = dt.timedelta(minutes=4)  # EC2 forces a reboot the OS did not do by then
 COMMANDS_SINCE_MARGIN = dt.timedelta(minutes=5)  # how far before its oldest command a poll looks
 EC2_IDS_PER_CALL = 200  # DescribeInstances with InstanceIds, as the adapter chunks it
 EC2_PAGE = 1000  # DescribeInstances with filters (MaxResults)
-PATCH_DOCUMENT = "AWS-RunPatchBaseline"
-GONE = frozenset({"stopped", "terminated"})
-
-
-@dataclass
-class SimInstance:
-    instance_id: str
-    platform: str
-    tags: dict[str, str]
-    ping_status: str
-    state: str
-    inventory: Inventory
-    offline_from: dt.datetime | None = None
-    offline_until: dt.datetime | None = None  # None with offline_from set: never comes back
-    installs: int = 0
-    reboots: int = 0
-    busy_until: dt.datetime | None = None  # an operation (command or reboot) runs until then
-    busy_forever: bool = False
-    up_since: dt.datetime | None = None  # the agent's pings are counted from here
-    stopped_at: dt.datetime | None = None
-    terminated_at: dt.datetime | None = None
-
-    @property
-    def patch_group(self) -> str:
-        return self.tags.get("Patch Group", self.tags.get("PatchGroup", ""))
-
-    def state_at(self, now: dt.datetime) -> str:
-        if self.terminated_at is not None and self.terminated_at <= now:
-            return "terminated"
-        if self.stopped_at is not None and self.stopped_at <= now:
-            return "stopped"
-        return self.state
-
-    def managed_at(self, now: dt.datetime) -> bool:
-        """Whether DescribeInstanceInformation lists it: not stopped, not terminated."""
-        return self.state_at(now) not in GONE
-
-    def down_at(self, now: dt.datetime) -> bool:
-        """Whether the node is really down (rebooting): what PingStatus shows only later."""
-        return (
-            self.offline_from is not None
-            and self.offline_from <= now
-            and (self.offline_until is None or now < self.offline_until)
-        )
-
-    def go_down(self, at: dt.datetime, until: dt.datetime | None) -> None:
-        """A reboot: down from ``at``, back at ``until`` (never when None)."""
-        if self.offline_until is not None and self.offline_until <= at:
-            self.up_since = self.offline_until  # it came back from the previous one
-        self.offline_from, self.offline_until = at, until
-
-    def last_ping(self, now: dt.datetime, interval: dt.timedelta, origin: dt.datetime) -> dt.datetime:
-        """The agent pings when it starts and every ``interval`` while it runs."""
-        since = self.up_since or origin
-        until = now
-        if self.offline_from is not None and self.offline_from <= now:
-            if self.offline_until is not None and self.offline_until <= now:
-                since = self.offline_until
-            else:
-                until = self.offline_from
-        if until < since:
-            return since
-        return since + interval * ((until - since) // interval)
-
-    def ping_at(self, now: dt.datetime, lag: dt.timedelta = dt.timedelta(0)) -> str:
-        """PingStatus as the service reports it: a node that went down still reads Online for
-        ``lag`` (the service notices missing pings late)."""
-        if self.state_at(now) in GONE:
-            return "ConnectionLost"
-        if self.down_at(now) and self.offline_from is not None and now >= self.offline_from + lag:
-            return "ConnectionLost"
-        return self.ping_status
-
-    def busy_at(self, now: dt.datetime) -> bool:
-        return self.busy_forever or (self.busy_until is not None and now < self.busy_until)
-
-
-@dataclass
-class SimInvocation:
-    command_id: str
-    instance_id: str
-    operation: str
-    snapshot_id: str
-    started: dt.datetime
-    end: dt.datetime | None  # None: never ends by itself (stuck agent, hung reboot)
-    final_status: str
-    final_details: str
-    install: list[str] = field(default_factory=list)
-    needs_reboot: bool = False
-    reboot_option: str = "RebootIfNeeded"
-    cancelled_at: dt.datetime | None = None
-    applied: bool = False
-    sent: dt.datetime | None = None
-    pending_report: tuple[InstancePatchState, ComplianceSummary] | None = None
-    deliver_by: dt.datetime | None = None  # the command's delivery timeout (TimeoutSeconds)
-
-    def status_at(self, now: dt.datetime) -> tuple[str, str]:
-        if self.cancelled_at is not None and self.cancelled_at <= now:
-            return "Cancelled", "Cancelled"
-        if now < self.started:
-            return "Pending", "Pending"
-        if self.end is None or now < self.end:
-            return "InProgress", "InProgress"
-        return self.final_status, self.final_details
-
-    def finished_at(self, now: dt.datetime) -> bool:
-        return self.status_at(now)[0] in TERMINAL_STATUSES
-
-    def error_at(self, now: dt.datetime) -> bool:
-        """What a command's ErrorCount counts: Failed and Execution Timed Out only."""
-        return self.status_at(now) in (("Failed", "Failed"), ("TimedOut", "ExecutionTimedOut"))
-
-
-@dataclass
-class SimCommand:
-    """What ListCommands knows of a command besides its invocations."""
-
-    command_id: str
-    document: str
-    requested: dt.datetime
-    comment: str = ""
 
 
 class SimulatedFleet:
@@ -387,16 +270,25 @@ class SimulatedFleet:
             if i not in self._instances or self._instances[i].state_at(now) == "terminated"
         ]
 
-    def executing(self, since: dt.datetime, document: str, now: dt.datetime) -> list[str]:
-        """Commands of a document invoked after ``since`` with an invocation still running
-        (ListCommands, ExecutionStage Executing), oldest first."""
-        return [
-            command_id
-            for command_id, info in self._command_info.items()
-            if info.document == document
-            and info.requested >= since
-            and not all(inv.finished_at(now) for inv in self._commands[command_id])
-        ]
+    def is_executing(self, command_id: str, now: dt.datetime) -> bool:
+        return not all(inv.finished_at(now) for inv in self._commands[command_id])
+
+    def commands_page(
+        self, matches: Callable[[SimCommand], bool], cursor: int, size: int
+    ) -> tuple[list[str], int | None]:
+        """One page of ListCommands: the first ``size`` commands from position ``cursor`` (in
+        the order they were sent) that match now, and the cursor of the next page, None when no
+        later command matches. A cursor, not an offset: what finished since the last page does
+        not shift the next one."""
+        order = list(self._command_info.values())
+        page: list[str] = []
+        position = cursor
+        while position < len(order) and len(page) < size:
+            if matches(order[position]):
+                page.append(order[position].command_id)
+            position += 1
+        more = any(matches(info) for info in order[position:])
+        return page, position if more else None
 
     def progress_of(self, command_id: str, now: dt.datetime) -> CommandProgress:
         invocations = self._commands[command_id]
@@ -442,10 +334,11 @@ class SimulatedFleet:
 
     def send_patch_command(self, command: PatchCommand) -> str:
         with self._lock:
+            asked = self.clock.now()
             self._call("SendCommand")
             now = self._advance()
             self._refuse_unknown("SendCommand", command.instance_ids, now, "InvalidInstanceId")
-            return self.start_command(command, now, command.comment)
+            return self.start_command(command, now, command.comment, asked)
 
     def find_command(self, comment: str, since: dt.datetime) -> str | None:
         with self._lock:
@@ -464,7 +357,9 @@ class SimulatedFleet:
             named = unknown if code != "InvalidInstanceId" else []
             raise InstancesNotFound(operation, f"{code}: an instance id is not valid", named)
 
-    def start_command(self, command: PatchCommand, now: dt.datetime, comment: str = "") -> str:
+    def start_command(
+        self, command: PatchCommand, now: dt.datetime, comment: str = "", asked: dt.datetime | None = None
+    ) -> str:
         """Start a command on known ids (the caller has refused unknown ones)."""
         command_id = f"{next(self._seq):08x}-sim0-4000-8000-{len(self._commands):012x}"
         self.sent.append(command)
@@ -475,7 +370,7 @@ class SimulatedFleet:
             if command.operation == "Install":
                 self._first_install.setdefault(invocation.instance_id, now)
         self._commands[command_id] = invocations
-        self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment)
+        self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment, asked)
         self.save()
         return command_id
 
@@ -661,20 +556,43 @@ class SimulatedFleet:
         no longer executing are left out."""
         with self._lock:
             now = self._advance()
-            known = [self._command_info[c].requested for c in command_ids if c in self._command_info]
+            # from when each was sent, as the adapter remembers it (before the call's own wait)
+            known = [
+                info.asked or info.requested
+                for info in (self._command_info.get(c) for c in command_ids)
+                if info is not None
+            ]
             since = (min(known) if known else now) - COMMANDS_SINCE_MARGIN
-            executing = self.executing(since, PATCH_DOCUMENT, now)
-            self._call("ListCommands", max(1, math.ceil(len(executing) / 50)))
-            now = self._advance()
             wanted = set(command_ids)
-            return {c: self.progress_of(c, now) for c in executing if c in wanted}
+            found: dict[str, CommandProgress] = {}
+            cursor: int | None = 0
+            while cursor is not None:  # each page answered at its own moment, as on AWS
+                self._call("ListCommands")
+                now = self._advance()
+
+                def matches(info: SimCommand, now: dt.datetime = now) -> bool:
+                    return (
+                        info.document == PATCH_DOCUMENT
+                        and info.requested >= since
+                        and self.is_executing(info.command_id, now)
+                    )
+
+                page, cursor = self.commands_page(matches, cursor, 50)
+                found.update({c: self.progress_of(c, now) for c in page if c in wanted})
+            return found
 
     def list_invocations(self, command_id: str) -> list[Invocation]:
         with self._lock:
             invocations = self._commands.get(command_id, [])
-            self._call("ListCommandInvocations", max(1, math.ceil(len(invocations) / 50)))
-            now = self._advance()
-            return self.invocations_of(command_id, now) if invocations else []
+            found: list[Invocation] = []
+            for start in range(0, max(1, len(invocations)), 50):  # a page, its own moment
+                self._call("ListCommandInvocations")
+                now = self._advance()
+                found.extend(
+                    Invocation(command_id, inv.instance_id, *inv.status_at(now))
+                    for inv in invocations[start : start + 50]
+                )
+            return found
 
     def cancel_command(self, command_id: str, instance_ids: Sequence[str]) -> None:
         with self._lock:
@@ -694,9 +612,12 @@ class SimulatedFleet:
 
     def patch_states(self, instance_ids: Sequence[str]) -> dict[str, InstancePatchState]:
         with self._lock:
-            self._call("DescribeInstancePatchStates", len(chunks(instance_ids)))
-            self._advance()
-            return {i: self._reported[i][0] for i in instance_ids if i in self._reported}
+            found: dict[str, InstancePatchState] = {}
+            for chunk in chunks(instance_ids):
+                self._call("DescribeInstancePatchStates")
+                self._advance()
+                found.update({i: self._reported[i][0] for i in chunk if i in self._reported})
+            return found
 
     def compliance(self, instance_ids: Sequence[str]) -> dict[str, ComplianceSummary]:
         """As the adapter reads it: every Patch compliance summary of the account, 50 a page."""
@@ -708,9 +629,11 @@ class SimulatedFleet:
 
     def ping_info(self, instance_ids: Sequence[str]) -> dict[str, PingInfo]:
         with self._lock:
-            self._call("DescribeInstanceInformation", len(chunks(instance_ids)))
-            now = self._advance()
-            return self.ping_infos(instance_ids, now)
+            found: dict[str, PingInfo] = {}
+            for chunk in chunks(instance_ids):
+                self._call("DescribeInstanceInformation")
+                found.update(self.ping_infos(chunk, self._advance()))
+            return found
 
     def ping_status(self, instance_ids: Sequence[str]) -> dict[str, str]:
         """PingStatus alone (tests); absent nodes read ConnectionLost."""
@@ -775,8 +698,10 @@ class SimulatedFleet:
         self.save()
 
     def health(self, instance_ids: Sequence[str]) -> dict[str, str | None]:
+        """One health check a call, as the adapter's target-group check is (one
+        DescribeTargetHealth for the account's one target group, whatever the ids)."""
         with self._lock:
-            self._call("HealthCheck", len(chunks(instance_ids)))
+            self._call("HealthCheck")
             return self.health_of(instance_ids)
 
     def health_of(self, instance_ids: Sequence[str]) -> dict[str, str | None]:

@@ -43,6 +43,14 @@ def claim(state_file: Path) -> None:
     _held[key] = fd
 
 
+def check_free(state_file: Path) -> None:
+    """Refuse (FleetUnavailable) now, before anything runs, when another process drives it."""
+    if state_file.resolve() in _held or not lock_path(state_file).exists():
+        return
+    claim(state_file)
+    release(state_file)
+
+
 def release(state_file: Path) -> None:
     """Give the state file up (tests that hand it to a child process)."""
     fd = _held.pop(state_file.resolve(), None)

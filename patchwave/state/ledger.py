@@ -175,7 +175,9 @@ def peek(path: Path) -> list[dict[str, Any]]:
 def check_run_id(run_id: str) -> str:
     """A run id names a ledger file: letters, digits, '-' and '_' only (never a path)."""
     if not RUN_ID.match(run_id):
-        raise ConfigError("--resume", "run", run_id, "expected a run id (letters, digits, '-', '_'), not a path")
+        raise ConfigError(
+            "--resume", "run", run_id, "expected a run id (letters, digits, '-', '_'), not a path"
+        )
     return run_id
 
 
@@ -198,7 +200,9 @@ def check_resumable(
     if start is None or not any(e["kind"] == "plan" for e in entries):
         raise ConfigError("--resume", "run", run_id, f"no ledger of that run in {where}")
     if start.get("window") != window:
-        raise ConfigError("--resume", "run", run_id, f"that run is of window {start.get('window')!r}, not {window!r}")
+        raise ConfigError(
+            "--resume", "run", run_id, f"that run is of window {start.get('window')!r}, not {window!r}"
+        )
     return entries
 
 

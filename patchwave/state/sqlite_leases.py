@@ -39,7 +39,9 @@ class SqliteLeases:
                 "CREATE TABLE IF NOT EXISTS leases ("
                 " instance_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, expires_at REAL NOT NULL)"
             )
-            db.execute("CREATE TABLE IF NOT EXISTS holders (run_id TEXT PRIMARY KEY, heartbeat REAL NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS holders (run_id TEXT PRIMARY KEY, heartbeat REAL NOT NULL)"
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -24,6 +24,7 @@ from patchwave.clock import Clock
 from patchwave.fleet import Fleet, InstancesNotFound, Invocation, PatchCommand, chunks
 from patchwave.window.outcomes import counts_as_error
 
+
 def new_token() -> str:
     """A command's unique token: in its Comment and in the ledger's intent line."""
     return uuid.uuid4().hex[:16]

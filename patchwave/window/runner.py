@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from patchwave.clock import Clock
-from patchwave.fleet import PatchCommand, Fleet, InstancePatchState, InstancesNotFound, Invocation
+from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation, PatchCommand
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
 from patchwave.window.outcomes import (
@@ -376,8 +376,9 @@ class WaveRunner:
             moments.append(deadline)
         if self.verifying.since is not None:
             moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
-        if self.rebooting:
-            moments.append(min(self.rebooting.values()) + REBOOT_GRACE)
+        if self.rebooting:  # the first look after the grace, then every REBOOT_GRACE (not every second)
+            graces = [since + REBOOT_GRACE for since in self.rebooting.values()]
+            moments.append(min([g for g in graces if g > now] or [now + REBOOT_GRACE]))
         if self.leased:  # a holder sleeping past its staleness would look dead
             moments.append(now + self.leases.stale_after / 3)
         if self.awaiting and self.next_state_check is not None:
@@ -831,7 +832,8 @@ class WaveRunner:
         )
         self.results[instance_id] = result
         if instance_id in self.started_at:
-            self.record("outcome", own=own, counted=force_error, **vars(result))  # shallow: its fields are scalars
+            # shallow (no dataclasses.asdict deep copy): its fields are scalars
+            self.record("outcome", own=own, counted=force_error, **vars(result))
 
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
