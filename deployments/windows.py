@@ -15,7 +15,9 @@ from typing import Any
 
 from prefect.schedules import Cron
 
+from flows.account_window import account_window
 from flows.emergency_patch import emergency_patch
+from flows.multi_account import patch_accounts
 from flows.patch_window import patch_window
 from flows.retry_failed import retry_failed
 from patchwave.config import Config
@@ -49,6 +51,8 @@ def deployment_specs(
                 "description": window.description or f"Patch window {window.name}",
             }
         )
+    if config.aws.accounts is not None:
+        specs += account_specs(config, specs, base)
     specs.append(
         {
             "flow": emergency_patch,
@@ -70,6 +74,28 @@ def deployment_specs(
         }
     )
     return specs
+
+
+def account_specs(config: Config, specs: list[dict[str, Any]], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Many accounts: each window's schedule moves to its parent deployment (patch-accounts),
+    whose child runs go to the account-window deployment; the one-account window deployments
+    stay, unscheduled, for running a window by hand."""
+    parents: list[dict[str, Any]] = []
+    for spec in specs:
+        described = f"{spec['description']} (all accounts)"
+        parents.append({**spec, "flow": patch_accounts, "description": described})
+        spec["schedules"] = []
+    parents.append(
+        {
+            "flow": account_window,
+            "name": "account-window",
+            "schedules": [],
+            "parameters": base,
+            "tags": [TAG, "account-window"],
+            "description": "One account-region of a multi-account window (started by patch-accounts)",
+        }
+    )
+    return parents
 
 
 def runner_deployments(config: Config, fleet: str, report_dir: str, speed: float | None) -> list[Any]:
@@ -98,7 +124,16 @@ ENTRYPOINTS = {
     "patch-window": "flows/patch_window.py:patch_window",
     "emergency-patch": "flows/emergency_patch.py:emergency_patch",
     "retry-failed": "flows/retry_failed.py:retry_failed",
+    "patch-accounts": "flows/multi_account.py:patch_accounts",
+    "account-window": "flows/account_window.py:account_window",
 }
+
+
+def job_variables(config: Config) -> dict[str, Any]:
+    """Workers keep Prefect task results in the shared S3 block when config/aws.yaml names one,
+    so a run retried from the UI on another worker finds the results of its finished waves."""
+    block = config.aws.shared.result_storage_block
+    return {"env": {"PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"s3-bucket/{block}"}} if block else {}
 
 
 def deploy_windows(
@@ -118,6 +153,7 @@ def deploy_windows(
             parameters=spec["parameters"],
             tags=spec["tags"],
             description=spec["description"],
+            job_variables=job_variables(config),
             print_next_steps=False,
             build=False,
             push=False,

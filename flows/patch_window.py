@@ -24,12 +24,12 @@ from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
 from patchwave.reports.report import Report, build_report
 from patchwave.state.ledger import (
-    ledger_for,
+    check_resumable,
+    check_run_id,
     plan_from_dict,
     plan_to_dict,
     result_from_dict,
     result_to_dict,
-    resumable,
 )
 from patchwave.window.decisions import Decision
 from patchwave.window.named import NamedPatches, check_platforms
@@ -81,7 +81,8 @@ def window_start(handle: FleetHandle) -> dt.datetime:
     scheduled = get_scheduled_start_time() if isinstance(handle.clock, WallClock) else None
     now = handle.clock.now()
     if scheduled is not None and scheduled.astimezone(dt.UTC) < now:
-        return scheduled.astimezone(dt.UTC)
+        # a plain datetime: Prefect's DateTime drops its time zone when a timedelta is added
+        return dt.datetime.fromtimestamp(scheduled.timestamp(), dt.UTC)
     return now
 
 
@@ -103,11 +104,11 @@ def run_window(
     logger = get_run_logger()
     clock = handle.clock
     run_id = resume or current_run_id()
-    ledger = ledger_for(report_dir, run_id)
+    ledger = handle.runs.ledger(report_dir, check_run_id(run_id))
     earlier = ledger.entries()
     attempt = flow_run.get_run_count() or 1
-    if resume:
-        resumable(report_dir, resume, window.name)  # a run of this window, its ledger sound
+    if resume:  # a run of this window, its ledger sound (wherever the store keeps it)
+        check_resumable(earlier, resume, window.name, str(ledger.path))
 
     source, field = f"window {window.name}", "install_override"
     named = (
@@ -230,6 +231,7 @@ def run_window(
         window_config=window.model_dump(mode="json"),
     )
     paths = publish_report(opaque(report), report_dir, report_json)
+    paths = {**paths, **handle.runs.keep_reports(run_id, paths)}  # any worker can retry it
     paths = {**paths, **notify(handle, opaque(report), paths)}
     ledger.append("finished", status=report.status, report=paths["json"])
     events.publish(events.Finished("window", report, paths))

@@ -9,7 +9,7 @@ from prefect.states import State
 
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from patchwave.config import Window, load_config
-from patchwave.connect import open_fleet
+from patchwave.connect import open_fleet, open_run_store
 from patchwave.errors import ConfigError
 from patchwave.window.retry import find_report, load_report, retry_window, reusable_snapshot
 
@@ -28,9 +28,11 @@ def retry_failed(
         raise ConfigError(
             "parameters", "report/run_id", report or run_id, "give exactly one of report or run_id"
         )
-    path = Path(report) if report else find_report(Path(report_dir), str(run_id))
-    earlier = load_report(path)
     config = load_config(config_dir)
+    # a run of another worker: its report comes from the shared store (when there is one)
+    shared = open_run_store(config).fetch_report(report_dir, str(run_id)) if run_id else None
+    path = Path(report) if report else shared or find_report(Path(report_dir), str(run_id))
+    earlier = load_report(path)
     original = (
         Window.model_validate(earlier.window_config)
         if earlier.window_config

@@ -120,9 +120,10 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
     if kind == "sim":
         from patchwave.sim import load_spec, state_file
 
-        spec = load_spec(path)
-        if spec.state_file:
-            state_file.check_free(Path(spec.state_file))  # one writer at a time
+        if "{account}" not in path and "{region}" not in path:  # else one spec per member account
+            spec = load_spec(path)
+            if spec.state_file:
+                state_file.check_free(Path(spec.state_file))  # one writer at a time
     else:
         from patchwave.aws import open_aws
 
@@ -130,13 +131,18 @@ def _validate_fleet_option(config_dir: Path, fleet: str) -> Any:
     return config
 
 
-def _check_run_inputs(window: str, report_dir: Path, report_json: Path | None, resume: str | None) -> None:
+def _check_run_inputs(
+    window: str, config_dir: Path, report_dir: Path, report_json: Path | None, resume: str | None
+) -> None:
     """Before any fleet call: the report folder takes files, ``--resume`` names a run of
     this window whose ledger reads back."""
-    from patchwave.state.ledger import check_writable, resumable
+    from patchwave.connect import open_run_store
+    from patchwave.state.ledger import check_resumable, check_run_id, check_writable
 
-    if resume is not None:
-        resumable(report_dir, resume, window)  # reads only
+    if resume is not None:  # reads only; in the shared store when config/aws.yaml names one
+        ledger = open_run_store(_load(config_dir)).ledger(str(report_dir), check_run_id(resume))
+        where = str(ledger.path) if str(ledger.path).startswith("s3://") else str(report_dir / ".runs")
+        check_resumable(ledger.entries(), resume, window, where)
     check_writable(report_dir, "--report-dir")  # last: the one check that creates a folder
     if report_json is not None:
         check_writable(report_json.parent, "--report-json")
@@ -172,7 +178,7 @@ def _run_window_cli(
         speed = _speed(speed)
         config = _validate_fleet_option(config_dir, fleet)
         config.window(window)
-        _check_run_inputs(window, report_dir, report_json, resume)
+        _check_run_inputs(window, config_dir, report_dir, report_json, resume)
         _check_patches(patches or [])
     except PatchwaveError as exc:
         raise fail(exc) from None
@@ -500,7 +506,8 @@ def retry(
         speed = _speed(speed)
         if (report is None) == (run_id is None):
             raise ConfigError("retry", "--report/--run-id", str(report or run_id), "give exactly one")
-        load_report(report if report else find_report(report_dir, str(run_id)))
+        if report or not _shared_report(config, report_dir, str(run_id)):
+            load_report(report if report else find_report(report_dir, str(run_id)))
         _validate_fleet_option(config, fleet)
     except PatchwaveError as exc:
         raise fail(exc) from None
@@ -516,6 +523,18 @@ def retry(
         report_dir=str(report_dir),
         speed=speed,
     )
+
+
+def _shared_report(config_dir: Path, report_dir: Path, run_id: str) -> bool:
+    """A run's report fetched from the shared store into ``report_dir``, when there is one."""
+    from patchwave.connect import open_run_store
+
+    fetched = open_run_store(_load(config_dir)).fetch_report(str(report_dir), run_id)
+    if fetched is not None:
+        from patchwave.window.retry import load_report
+
+        load_report(fetched)
+    return fetched is not None
 
 
 @app.command()
@@ -716,6 +735,11 @@ def schema(
 
         write_atomic(output, text + "\n")
         console.print(f"wrote {output}")
+
+
+from patchwave.cli_setup import setup  # noqa: E402 - its own module, registered here
+
+app.command()(setup)
 
 
 def main() -> None:

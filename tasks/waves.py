@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +13,6 @@ from patchwave import events
 from patchwave.config.windows import Window
 from patchwave.connect import FleetHandle
 from patchwave.fleet import ComplianceSummary, InstancePatchState, ManagedInstance
-from patchwave.state.ledger import Ledger
 from patchwave.window.planning import Plan, WavePlan, plan_window
 from patchwave.window.runner import WaveProgress, WaveResult, WaveRunner, WaveSettings
 from tasks.caching import per_flow_run
@@ -77,7 +75,7 @@ def run_wave(
     outcome goes to the run's ledger first, and a resumed wave re-attaches to what it finds there."""
     logger = get_run_logger()
     events.publish(events.Phase("wave", wave.name))
-    book = Ledger(Path(ledger)) if ledger else None
+    book = handle.runs.reopen(ledger) if ledger else None
     runner = WaveRunner(
         handle.fleet,
         handle.clock,

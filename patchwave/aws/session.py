@@ -157,6 +157,14 @@ class AwsClients:
     def sts(self) -> Any:
         return self._client("sts")
 
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self._client("dynamodb")
+
+    @cached_property
+    def organizations(self) -> Any:
+        return self._client("organizations")
+
 
 def check_credentials(clients: AwsClients) -> str:
     """Who we are, or one clear error before anything else is called."""

@@ -188,11 +188,17 @@ def ledger_for(report_dir: str | Path, run_id: str) -> Ledger:
 def resumable(report_dir: str | Path, run_id: str, window: str) -> list[dict[str, Any]]:
     """The ledger of a run to resume, refused (ConfigError, LedgerDamaged) unless it exists,
     reads back and belongs to this window."""
-    ledger = ledger_for(report_dir, run_id)
-    entries = ledger.entries()
+    entries = ledger_for(report_dir, run_id).entries()
+    return check_resumable(entries, run_id, window, str(Path(report_dir) / ".runs"))
+
+
+def check_resumable(
+    entries: list[dict[str, Any]], run_id: str, window: str, where: str
+) -> list[dict[str, Any]]:
+    """A ledger's entries (read from wherever it is kept) are a resumable run of this window."""
     start = next((e for e in entries if e["kind"] == "start"), None)
     if start is None or not any(e["kind"] == "plan" for e in entries):
-        raise ConfigError("--resume", "run", run_id, f"no ledger of that run in {Path(report_dir) / '.runs'}")
+        raise ConfigError("--resume", "run", run_id, f"no ledger of that run in {where}")
     if start.get("window") != window:
         raise ConfigError(
             "--resume", "run", run_id, f"that run is of window {start.get('window')!r}, not {window!r}"

@@ -1,0 +1,163 @@
+"""Run ledgers and reports in S3, so that a run that died on one worker is resumed, or
+retried, on another.
+
+S3 has no append, so a ledger is a sequence of objects under ``PREFIX/runs/RUN_ID/``, named by
+an increasing number (``00000000.jsonl``, ...), each holding one or more ledger lines in the file
+ledger's format (``crc32hex SP json``: a damaged line is refused, never read as data). Write-ahead
+is kept: a line that starts work (plan, command intents, reboot intents, halt, wave result) is
+written, with the lines buffered before it, by a ``PutObject`` that has *returned* before
+``append`` does, so the work it announces starts only once S3 has it. Other lines (sends,
+outcomes) are buffered and written with the next such line, at close, or every ``FLUSH_LINES``;
+what a killed worker lost of them is found again on resume from the intents, as with the file
+ledger. Every object is written with
+``If-None-Match: *`` (never overwrites: two writers of one run, the flow and its wave task, take
+the next free number) and a SHA-256 checksum S3 verifies. An object is all or nothing in S3, so
+a torn line cannot exist: a line whose checksum fails was altered, and is refused
+(``LedgerDamaged``), as a damaged middle line of a file ledger is.
+
+Reports go to ``PREFIX/reports/RUN_ID/`` (``retry --run-id`` on any worker fetches them).
+
+Calls: ``s3:PutObject``, ``s3:GetObject``, ``s3:ListBucket`` (ListObjectsV2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from patchwave.reports.report import write_atomic
+from patchwave.state.ledger import DURABLE, LedgerDamaged, decode, encode
+from patchwave.state.store import RunLedger
+
+FLUSH_LINES = 200
+TYPES = {".json": "application/json", ".md": "text/markdown", ".html": "text/html"}
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """'s3://bucket/some/prefix' -> ('bucket', 'some/prefix')."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    return bucket, key.strip("/")
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return sorted(keys)
+
+
+def _conflict(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict")
+
+
+class S3Ledger:
+    """A run ledger in S3 (see the module docstring); same verbs as the file ``Ledger``."""
+
+    def __init__(self, s3: Any, url: str) -> None:
+        self.s3 = s3
+        self.path = url.rstrip("/")
+        self.bucket, self.prefix = split_url(self.path)
+        self._pending: list[bytes] = []
+        self._next: int | None = None
+
+    def append(self, kind: str, **data: Any) -> None:
+        self.write([(kind, data)])
+
+    def write(self, records: list[tuple[str, dict[str, Any]]], *, durable: bool = False) -> None:
+        """Several lines at once; stored before returning when any of them starts work."""
+        self._pending.extend(encode(kind, data) for kind, data in records)
+        if durable or any(kind in DURABLE for kind, _ in records) or len(self._pending) >= FLUSH_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered lines as the next object; returns once S3 has stored it."""
+        if not self._pending:
+            return
+        body = b"".join(self._pending)
+        number = self._next if self._next is not None else self._first_free()
+        while True:
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=f"{self.prefix}/{number:08d}.jsonl",
+                    Body=body,
+                    ContentType="application/x-ndjson",
+                    IfNoneMatch="*",
+                    ChecksumAlgorithm="SHA256",
+                )
+                break
+            except ClientError as exc:
+                if not _conflict(exc):
+                    raise
+                number += 1  # another writer of this run took that number: the next one
+        self._next = number + 1
+        self._pending = []
+
+    def _first_free(self) -> int:
+        keys = self._keys()
+        return int(keys[-1].rsplit("/", 1)[1].split(".")[0]) + 1 if keys else 0
+
+    def _keys(self) -> list[str]:
+        return [k for k in list_keys(self.s3, self.bucket, self.prefix + "/") if k.endswith(".jsonl")]
+
+    def close(self) -> None:
+        self.flush()
+
+    def entries(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for key in self._keys():
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            for number, raw in enumerate(body.split(b"\n")[:-1], start=1):
+                entry = decode(raw)
+                if entry is None:  # objects are whole: a bad line was altered, never torn
+                    raise LedgerDamaged(
+                        f"s3://{self.bucket}/{key}: line {number}: damaged ledger line (checksum);"
+                        " the run cannot be resumed safely from it"
+                    )
+                found.append(entry)
+        return found
+
+
+class S3RunStore:
+    """Ledgers and reports under ``s3://BUCKET/PREFIX``; report files are also kept locally."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    def ledger(self, report_dir: str, run_id: str) -> RunLedger:
+        return S3Ledger(self.s3, f"s3://{self.bucket}/{self.prefix}/runs/{run_id}")
+
+    def reopen(self, location: str) -> RunLedger:
+        return S3Ledger(self.s3, location)
+
+    def keep_reports(self, run_id: str, files: dict[str, str]) -> dict[str, str]:
+        links: dict[str, str] = {}
+        for kind, path in files.items():
+            local = Path(path)
+            key = f"{self.prefix}/reports/{run_id}/{local.name}"
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=local.read_bytes(),
+                ContentType=TYPES.get(local.suffix, "text/plain"),
+                ChecksumAlgorithm="SHA256",
+            )
+            links[f"shared-{kind}"] = f"s3://{self.bucket}/{key}"
+        return links
+
+    def fetch_report(self, report_dir: str, run_id: str) -> Path | None:
+        keys = [
+            k
+            for k in list_keys(self.s3, self.bucket, f"{self.prefix}/reports/{run_id}/")
+            if k.endswith(".json")
+        ]
+        if not keys:
+            return None
+        body = self.s3.get_object(Bucket=self.bucket, Key=keys[-1])["Body"].read().decode("utf-8")
+        local = Path(report_dir) / keys[-1].rsplit("/", 1)[1]
+        write_atomic(local, body)
+        return local
