@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import State
 
+from flows.history_hook import record_window_history
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from patchwave.config import load_config
 from patchwave.connect import open_fleet
@@ -24,4 +25,5 @@ def emergency_patch(
     window = emergency_window(request)
     handle = open_fleet(fleet, config, speed)
     report = run_window(handle, window, report_dir=report_dir, reason=request.reason)
+    record_window_history(handle, report, config_dir, "emergency")
     return final_state(report)

@@ -26,7 +26,9 @@ class StoreSettings(Strict):
         description="SQLAlchemy URL (sqlite:///PATH or postgresql+psycopg://USER@HOST/DB); "
         "empty: SQLite at $PATCHWAVE_HOME/history.db.",
     )
-    retention_days: int = Field(default=400, ge=1, le=36500, description="Runs older than this are forgotten.")
+    retention_days: int = Field(
+        default=400, ge=1, le=36500, description="Runs older than this are forgotten."
+    )
 
     @field_validator("url")
     @classmethod

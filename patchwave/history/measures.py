@@ -35,7 +35,9 @@ MISSING_STATES = frozenset({"MISSING", "FAILED"})
 DAY = 86400.0
 
 
-def narrow(runs: Sequence[RunRecord], severity: str | None = None, group: str | None = None) -> list[RunRecord]:
+def narrow(
+    runs: Sequence[RunRecord], severity: str | None = None, group: str | None = None
+) -> list[RunRecord]:
     """Only the instances of a patch group and only the patches of a severity."""
     result: list[RunRecord] = []
     for run in runs:
@@ -147,7 +149,9 @@ def time_to_patch(runs: Sequence[RunRecord], basis: str = "release") -> list[Tim
             continue
         samples[installed.severity].append((installed.installed_time - start).total_seconds() / DAY)
     return [
-        TimeToPatch(level, len(samples[level]), sum(samples[level]) / len(samples[level]), p90(samples[level]))
+        TimeToPatch(
+            level, len(samples[level]), sum(samples[level]) / len(samples[level]), p90(samples[level])
+        )
         for level in SEVERITIES
         if samples.get(level)
     ]
@@ -186,7 +190,9 @@ def sla_breaches(
         if installed is not None and installed.installed_time is not None:
             if installed.installed_time > due:
                 late = (installed.installed_time - due).total_seconds() / DAY
-                breaches.append(Breach(instance_id, patch_id, last.severity, due, installed.installed_time, late))
+                breaches.append(
+                    Breach(instance_id, patch_id, last.severity, due, installed.installed_time, late)
+                )
             continue
         still_open = last.state in MISSING_STATES or last.state == "INSTALLED_PENDING_REBOOT"
         if still_open and last_at == latest[instance_id] and as_of is not None and as_of > due:

@@ -40,7 +40,9 @@ observations = sa.Table(
     "history_instances",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(200), sa.ForeignKey("history_runs.run_id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "run_id", sa.String(200), sa.ForeignKey("history_runs.run_id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("instance_id", sa.String(100), nullable=False),
     sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("platform", sa.String(60), nullable=False),
@@ -53,7 +55,10 @@ patches = sa.Table(
     "history_patches",
     metadata,
     sa.Column(
-        "instance_row", sa.Integer, sa.ForeignKey("history_instances.id", ondelete="CASCADE"), primary_key=True
+        "instance_row",
+        sa.Integer,
+        sa.ForeignKey("history_instances.id", ondelete="CASCADE"),
+        primary_key=True,
     ),
     sa.Column("patch_id", sa.String(200), primary_key=True),
     sa.Column("state", sa.String(40), nullable=False),
@@ -154,9 +159,15 @@ class SqlHistoryStore:
             patch_rows: list[Any] = []
             for start in range(0, len(wanted), 500):
                 part = wanted[start : start + 500]
-                chunk = conn.execute(
-                    sa.select(observations).where(observations.c.run_id.in_(part)).order_by(observations.c.id)
-                ).mappings().all()
+                chunk = (
+                    conn.execute(
+                        sa.select(observations)
+                        .where(observations.c.run_id.in_(part))
+                        .order_by(observations.c.id)
+                    )
+                    .mappings()
+                    .all()
+                )
                 inst_rows.extend(chunk)
                 patch_rows.extend(
                     conn.execute(
@@ -164,7 +175,9 @@ class SqlHistoryStore:
                         .join(observations, observations.c.id == patches.c.instance_row)
                         .where(observations.c.run_id.in_(part))
                         .order_by(patches.c.instance_row, patches.c.patch_id)
-                    ).mappings().all()
+                    )
+                    .mappings()
+                    .all()
                 )
         by_instance: dict[int, list[PatchObservation]] = defaultdict(list)
         for p in patch_rows:
