@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from patchwave.cli_history import history_app
 from patchwave.errors import ConfigError, PatchwaveError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 baselines_app = typer.Typer(help="Patch baselines as code.", no_args_is_help=True)
 app.add_typer(baselines_app, name="baselines")
+app.add_typer(history_app, name="history")
 
 console = Console()
 err = Console(stderr=True)
