@@ -15,6 +15,8 @@ from typing import Any
 
 from prefect.schedules import Cron
 
+from deployments.history import ENTRYPOINT as COMPLIANCE_SCAN_ENTRYPOINT
+from deployments.history import compliance_scan_spec
 from flows.emergency_patch import emergency_patch
 from flows.patch_window import patch_window
 from flows.retry_failed import retry_failed
@@ -69,6 +71,7 @@ def deployment_specs(
             "description": "Retry the failed instances of an earlier run",
         }
     )
+    specs.append(compliance_scan_spec(config, base, TAG))
     return specs
 
 
@@ -98,6 +101,7 @@ ENTRYPOINTS = {
     "patch-window": "flows/patch_window.py:patch_window",
     "emergency-patch": "flows/emergency_patch.py:emergency_patch",
     "retry-failed": "flows/retry_failed.py:retry_failed",
+    "compliance-scan": COMPLIANCE_SCAN_ENTRYPOINT,
 }
 
 

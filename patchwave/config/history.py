@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from patchwave.config.baselines import COMPLIANCE_LEVELS, Strict
 from patchwave.config.loader import load_model
+from patchwave.config.windows import Schedule
 
 
 def patchwave_home() -> Path:
@@ -44,6 +45,10 @@ class StoreSettings(Strict):
 class HistorySettings(Strict):
     enabled: bool = Field(default=True, description="Record every scan and window.")
     store: StoreSettings = Field(default_factory=StoreSettings)
+    compliance_scan: Schedule | None = Field(
+        default_factory=lambda: Schedule(cron="0 6 * * *", timezone="UTC"),
+        description="When the compliance-scan deployment scans the fleet (null: no schedule).",
+    )
     sla_days: dict[str, int] = Field(
         default_factory=lambda: {"CRITICAL": 7, "HIGH": 30, "MEDIUM": 90},
         description="Days from a patch's release within which it must be installed, by severity.",
