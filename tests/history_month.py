@@ -181,7 +181,9 @@ def expected_trend(month: Month) -> list[tuple[str, int, int, dict[str, int]]]:
 
 
 def installs(fleet: SimulatedFleet) -> dict[tuple[str, str], dt.datetime]:
-    """(instance, patch) -> end of the first successful Install that carried it."""
+    """(instance, patch) -> end of the first successful Install that carried it. A dependency
+    the simulator installs on an instance it does not apply to is never reported (as on AWS:
+    NOT_APPLICABLE is not a state history keeps), so it is left out."""
     found: dict[tuple[str, str], dt.datetime] = {}
     for inv in fleet.invocations():
         if (
@@ -190,7 +192,8 @@ def installs(fleet: SimulatedFleet) -> dict[tuple[str, str], dt.datetime]:
             and inv.cancelled_at is None
             and inv.end
         ):
-            for pid in inv.install:
+            applicable = fleet.instance(inv.instance_id).inventory.applicable
+            for pid in (p for p in inv.install if p in applicable):
                 found.setdefault((inv.instance_id, pid), inv.end)
                 found[(inv.instance_id, pid)] = min(found[(inv.instance_id, pid)], inv.end)
     return found
