@@ -3,9 +3,14 @@ every figure checked against the simulator's own evidence; on SQLite and on a re
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from flows.patch_window import patch_window
 from patchwave.config.history import load_history_settings
@@ -13,7 +18,9 @@ from patchwave.history.measures import compliance_trend, window_success
 from patchwave.history.opening import open_store
 from patchwave.history.summary import summarise_history
 from tests.history_month import (
+    CANARY,
     SLA,
+    WEB,
     Month,
     expected_breaches,
     expected_fell_out,
@@ -112,3 +119,79 @@ def test_resuming_a_recorded_run_does_not_count_it_twice(month: Month) -> None:
         ]
 
     assert points(after) == points(before)
+
+
+def test_cli_history_json_filters_and_html_page(month: Month, tmp_path: Path) -> None:
+    from patchwave.cli import app
+
+    runner = CliRunner()
+    cfg = ["--config", str(month.config_dir)]
+    table = runner.invoke(app, ["history", *cfg])
+    assert table.exit_code == 0, table.output
+    assert "weekly" in table.output and "SLA breaches" in table.output
+    whole = json.loads(runner.invoke(app, ["history", *cfg, "--json"]).stdout)
+    assert whole == json.loads(json.dumps(summarise_history(stored(month), SLA)))
+    critical = json.loads(runner.invoke(app, ["history", *cfg, "--json", "--severity", "critical"]).stdout)
+    assert {t["severity"] for t in critical["time_to_patch"]["release"]} == {"CRITICAL"}
+    assert {b["severity"] for b in critical["sla_breaches"]} == {"CRITICAL"}
+    assert all(
+        set(k for k, v in p["non_compliant_by_severity"].items() if v) <= {"CRITICAL"}
+        for p in critical["trend"]
+    )
+    group = json.loads(runner.invoke(app, ["history", *cfg, "--json", "--group", "Critical"]).stdout)
+    assert all(set(p["by_group"]) == {"Critical"} for p in group["trend"])
+    assert {p["observed"] for p in group["trend"]} == {len(CANARY) + len(WEB)}
+    since = month.seen[-1].observed_at[CANARY[0]] - dt.timedelta(days=8)
+    recent = json.loads(
+        runner.invoke(app, ["history", *cfg, "--json", "--since", f"{since:%Y-%m-%d}"]).stdout
+    )
+    assert recent["runs"] and len(recent["runs"]) < len(whole["runs"])
+    assert all(r["started_at"] >= f"{since:%Y-%m-%d}" for r in recent["runs"])
+    page = tmp_path / "history.html"
+    written = runner.invoke(app, ["history", *cfg, "--html", str(page)])
+    assert written.exit_code == 0, written.output
+    html = page.read_text()
+    assert html.count("<svg") >= 4 and "<polyline" in html and "<script" not in html.lower()
+    assert set(re.findall(r"https?://[^\s\"']+", html)) == {"http://www.w3.org/2000/svg"}  # nothing fetched
+
+
+def test_trend_and_sla_breaches_are_prefect_artifacts(month: Month) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = {
+            key: client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            for key in ("history-trend", "history-sla-breaches")
+        }
+    assert all(found.values()), found
+    latest = max(found["history-trend"], key=lambda a: a.created)
+    rows = json.loads(latest.data) if isinstance(latest.data, str) else latest.data
+    assert len(rows) == min(60, len(compliance_trend(stored(month))))
+    breaches = max(found["history-sla-breaches"], key=lambda a: a.created)
+    assert str(breaches.data).startswith("# SLA breaches: ")
+
+
+def test_a_history_store_that_cannot_be_reached_never_fails_a_window(
+    config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    from tests.helpers import world
+    from tests.history_month import month_spec, write_config
+
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused for real
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = write_config(tmp_path / "config", f"postgresql+psycopg://postgres@127.0.0.1:{port}/history")
+    fleet, clock = world(month_spec(), config.baselines)
+    from patchwave.connect import FleetHandle
+
+    handle = FleetHandle(fleet, clock, "unreachable history")
+    monkeypatch.setattr("flows.patch_window.open_fleet", lambda *a, **k: handle)
+    state = patch_window(
+        window="weekly", config_dir=str(folder), report_dir=str(tmp_path / "r"), return_state=True
+    )
+    assert state.is_final() and list((tmp_path / "r").glob("*.json"))
+    assert state.is_completed() or "halted" in str(state.message)
+    assert any("History not recorded" in r.getMessage() for r in caplog.records)
