@@ -8,6 +8,7 @@ under them (a chart should never be the only place a figure is).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from html import escape
 from typing import Any
 
@@ -35,7 +36,8 @@ def line_chart(title: str, series: Series, unit: str = "", top: float | None = N
     hi = max(at for at, _ in points)
     if lo == hi:
         lo, hi = lo - dt.timedelta(hours=12), hi + dt.timedelta(hours=12)
-    top = top if top is not None else max(1.0, max(v for _, v in points) * 1.1)
+    top = top if top is not None else float(max(4, math.ceil(max(v for _, v in points) * 1.1)))
+    stamp = "%Y-%m-%d" if hi - lo > dt.timedelta(days=3) else "%m-%d %H:%M"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" '
         f'role="img" aria-label="{escape(title)}">',
@@ -46,12 +48,12 @@ def line_chart(title: str, series: Series, unit: str = "", top: float | None = N
         parts.append(f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
         parts.append(
             f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
-            f"{top * frac:.0f}{unit}</text>"
+            f"{top * frac:.3g}{unit}</text>"
         )
     for at in (lo, lo + (hi - lo) / 2, hi):
         x = _x(at, lo, hi)
         parts.append(
-            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle" font-size="11">{at:%Y-%m-%d}</text>'
+            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle" font-size="11">{at:{stamp}}</text>'
         )
     for index, (name, values) in enumerate(series.items()):
         color = PALETTE[index % len(PALETTE)]
@@ -83,15 +85,15 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def charts(summary: dict[str, Any]) -> dict[str, str]:
     """The page's charts, by heading."""
-    around: Series = {"before a window": [], "after a window": []}
+    around: Series = {}  # one line a window: its start (before) to its end (after)
     for run in summary["runs"]:
-        for key, at_key, name in (
-            ("before", "started_at", "before a window"),
-            ("after", "finished_at", "after a window"),
-        ):
+        label = f"{run['name']} {run['started_at'][5:10]}"
+        for key, at_key in (("before", "started_at"), ("after", "finished_at")):
             agg = run.get(key) or {}
-            if agg.get("total"):
-                around[name].append((_when(run[at_key]), 100.0 * agg["compliant"] / agg["total"]))
+            if agg.get("total") and run["kind"] != "scan" and run["kind"] != "import":
+                around.setdefault(label, []).append(
+                    (_when(run[at_key]), 100.0 * agg["compliant"] / agg["total"])
+                )
     overall: Series = {"all instances": [(_when(p["at"]), p["percent_compliant"]) for p in summary["trend"]]}
     groups: Series = {}
     severities: Series = {}
@@ -107,7 +109,7 @@ def charts(summary: dict[str, Any]) -> dict[str, str]:
     success: Series = {"success rate": [(_when(w["at"]), w["rate"]) for w in summary["window_success"]]}
     return {
         "Compliance before and after each window (% of the window's instances)": line_chart(
-            "compliance before and after", {k: v for k, v in around.items() if v}, "%", 100
+            "compliance before and after", dict(list(around.items())[-8:]), "%", 100
         ),
         "Compliance over time (% of observed instances)": line_chart("compliance", overall, "%", 100),
         "Compliance by patch group (%)": line_chart("compliance by patch group", groups, "%", 100),
