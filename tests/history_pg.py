@@ -100,10 +100,13 @@ def postgres() -> Iterator[PostgresServer]:
         bin_dir = _bin_dir()
         if bin_dir is None:
             pytest.skip(reason or "PostgreSQL could not be installed")
-    server = PostgresServer(bin_dir)
+    try:
+        server = PostgresServer(bin_dir)
+    except LookupError as exc:  # no postgres user to run initdb as (root is refused)
+        pytest.skip(f"PostgreSQL cannot be started here: {exc}")
     try:
         server.start()
-    except (subprocess.CalledProcessError, KeyError, LookupError) as exc:
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         server.stop()
         pytest.skip(f"PostgreSQL did not start: {exc}")
     yield server
