@@ -15,6 +15,8 @@ from typing import Any
 
 from prefect.schedules import Cron
 
+from deployments.history import ENTRYPOINT as COMPLIANCE_SCAN_ENTRYPOINT
+from deployments.history import compliance_scan_spec
 from flows.account_window import account_window
 from flows.emergency_patch import emergency_patch
 from flows.multi_account import patch_accounts
@@ -73,6 +75,7 @@ def deployment_specs(
             "description": "Retry the failed instances of an earlier run",
         }
     )
+    specs.append(compliance_scan_spec(config, base, TAG))
     return specs
 
 
@@ -126,6 +129,7 @@ ENTRYPOINTS = {
     "retry-failed": "flows/retry_failed.py:retry_failed",
     "patch-accounts": "flows/multi_account.py:patch_accounts",
     "account-window": "flows/account_window.py:account_window",
+    "compliance-scan": COMPLIANCE_SCAN_ENTRYPOINT,
 }
 
 

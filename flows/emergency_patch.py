@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import Failed, State
 
+from flows.history_hook import record_window_history
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from patchwave.config import load_config
 from patchwave.connect import open_fleet
@@ -24,6 +25,7 @@ def emergency_patch(
     window = emergency_window(request)
     handle = open_fleet(fleet, config, speed)
     report = run_window(handle, window, report_dir=report_dir, reason=request.reason)
+    record_window_history(handle, report, config_dir, "emergency")
     if not report.instances:
         # an emergency that patches nothing must not look like one that succeeded
         return Failed(message="emergency: the targets match no managed instance; nothing was patched")

@@ -16,6 +16,7 @@ from prefect.runtime.flow_run import get_scheduled_start_time
 from prefect.states import Completed, Failed, State
 
 from flows.approval import ask_approval
+from flows.history_hook import record_window_history
 from flows.opaque import opaque
 from patchwave import events
 from patchwave.clock import WallClock
@@ -267,4 +268,5 @@ def patch_window(
         spec = Window.model_validate(spec.model_dump() | {"install_override": list(patches)})
     handle = open_fleet(fleet, config, speed)
     report = run_window(handle, spec, report_dir=report_dir, report_json=report_json, resume=resume)
+    record_window_history(handle, report, config_dir, "window")
     return final_state(report)

@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from flows.history_hook import record_window_history
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from patchwave.config import Window, load_config
 from patchwave.connect import open_fleet, open_run_store
@@ -57,4 +58,5 @@ def retry_failed(
         snapshot_id=snapshot,
         retry_of=earlier.run_id,
     )
+    record_window_history(handle, result, config_dir, "retry")
     return final_state(result)

@@ -6,6 +6,7 @@ import uuid
 
 from prefect import flow, get_run_logger
 
+from flows.history_hook import record_scan_history
 from flows.opaque import opaque
 from flows.patch_window import DEFAULT_FLEET, current_run_id
 from patchwave import events
@@ -47,5 +48,6 @@ def scan_fleet(
     for line in assessment.report.headlines():
         logger.info(line)
     publish_compliance(window or "fleet", assessment.report)
+    record_scan_history(handle, chosen, current_run_id(), window or "fleet", config_dir, assessment.report)
     events.publish(events.Finished("compliance", assessment.report, {}))
     return assessment.report.model_dump()

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from patchwave.cli_history import history_app
 from patchwave.cli_leases import leases_app
 from patchwave.errors import ConfigError, PatchwaveError
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 baselines_app = typer.Typer(help="Patch baselines as code.", no_args_is_help=True)
 app.add_typer(baselines_app, name="baselines")
 app.add_typer(leases_app, name="leases")
+app.add_typer(history_app, name="history")
 
 console = Console()
 err = Console(stderr=True)

@@ -7,6 +7,7 @@ import tempfile
 
 _home = tempfile.mkdtemp(prefix="patchwave-test-prefect-")
 os.environ["PREFECT_HOME"] = _home
+os.environ["PATCHWAVE_HOME"] = tempfile.mkdtemp(prefix="patchwave-test-home-")  # history.db of tests
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from patchwave.aws import ec2, elbv2, patches, s3, ssm
+from patchwave.aws.instance_patches import describe_instance_patches
 from patchwave.aws.platforms import operating_system
 from patchwave.aws.session import AwsClients
 from patchwave.clock import Clock, WallClock
@@ -35,6 +36,7 @@ from patchwave.fleet import (
     PingInfo,
     ResolvedPatch,
 )
+from patchwave.history.records import PatchObservation
 
 THROTTLING = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
@@ -310,6 +312,10 @@ class AwsFleet:
                 non_compliant_by_severity=by_severity,
             )
         return found
+
+    def patch_details(self, instance_ids: Sequence[str]) -> dict[str, list[PatchObservation]]:
+        """History's per-patch view (DescribeInstancePatches, one node a call)."""
+        return describe_instance_patches(self.clients.ssm, instance_ids)
 
     def ping_info(self, instance_ids: Sequence[str]) -> dict[str, PingInfo]:
         return {

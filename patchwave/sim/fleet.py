@@ -38,8 +38,10 @@ from patchwave.fleet import (
     ResolvedPatch,
     chunks,
 )
+from patchwave.history.records import PatchObservation
 from patchwave.sim import draws, patches, state_file
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
+from patchwave.sim.patch_details import describe_patches
 from patchwave.sim.records import (
     EXECUTION_TIMEOUT,
     HARD_REBOOT_AFTER,
@@ -743,6 +745,12 @@ class SimulatedFleet:
     def api_calls(self) -> dict[str, int]:
         with self._lock:
             return dict(self._calls)
+
+    def patch_details(self, instance_ids: Sequence[str]) -> dict[str, list[PatchObservation]]:
+        """DescribeInstancePatches (one instance a call): history's per-patch view."""
+        with self._lock:
+            self._call("DescribeInstancePatches", len(instance_ids))
+            return describe_patches(self, instance_ids, self._advance())
 
     # ----------------------------------------------------------------- persistence
     def __getstate__(self) -> dict[str, object]:
