@@ -10,8 +10,7 @@ from prefect.states import State
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from patchwave.config import Window, load_config
 from patchwave.connect import open_fleet
-from patchwave.errors import ConfigError
-from patchwave.window.retry import find_report, load_report, retry_window, reusable_snapshot
+from patchwave.window.retry import check_one_run, find_report, load_report, retry_window, reusable_snapshot
 
 
 @flow(name="retry-failed")
@@ -24,10 +23,7 @@ def retry_failed(
     speed: float | None = None,
 ) -> State:
     """Take an earlier run (its report file, or its flow run id) and retry what did not succeed."""
-    if (report is None) == (run_id is None):
-        raise ConfigError(
-            "parameters", "report/run_id", report or run_id, "give exactly one of report or run_id"
-        )
+    check_one_run(report, run_id, "report", "run_id")
     path = Path(report) if report else find_report(Path(report_dir), str(run_id))
     earlier = load_report(path)
     config = load_config(config_dir)

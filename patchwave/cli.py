@@ -18,7 +18,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from patchwave.cli_help import flags_without_type_label
 from patchwave.errors import ConfigError, PatchwaveError
+
+flags_without_type_label()
 
 app = typer.Typer(
     help="Staged patch windows for AWS Systems Manager fleets, orchestrated by Prefect.",
@@ -54,11 +57,11 @@ def fail(error: Exception, code: int = 2) -> typer.Exit:
 
 
 def _prefect_quiet(verbose: bool) -> None:
-    """Quiet, offline Prefect for the CLI (set before Prefect is imported)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    """Offline Prefect for the CLI (set before Prefect is imported): runs log at INFO to
+    Prefect (the UI shows phases, waves, halts), the terminal shows warnings only unless -v."""
+    from patchwave.prefect_env import prefect_environment
+
+    prefect_environment(verbose)
 
 
 def _parse_tags(values: list[str]) -> dict[str, list[str]]:
@@ -152,10 +155,26 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     """Run a window-shaped flow in this process with live progress, then print its report."""
     from patchwave.reports.console import LiveProgress, before_after_table, waves_table
 
+    from patchwave.prefect_env import PrefectUnavailable, prefect_start_failure
+
+    state = None
     with LiveProgress(console) as live:
-        state = flow_fn(**parameters, return_state=True)
+        try:
+            state = flow_fn(**parameters, return_state=True)
+        except Exception as exc:  # noqa: BLE001 - Prefect itself failed, not the window
+            if not [f for f in live.finished if f.kind == "window"]:
+                reason = prefect_start_failure(exc)
+                raise fail(PrefectUnavailable(reason) if reason else exc, 1) from None
+            err.print(
+                f"warning: Prefect failed after the report was written ({type(exc).__name__}); "
+                "the report below is complete, the run's state in Prefect may be stale",
+                highlight=False,
+                markup=False,
+            )
     reports = [f for f in live.finished if f.kind == "window"]
     if not reports:
+        if state is None:
+            raise fail(RuntimeError("the run ended before writing its report"), 1)
         try:
             state.result()
         except PatchwaveError as exc:
@@ -187,7 +206,7 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
         f"[bold]{report.status}[/bold] (run {report.run_id}): "
         + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
     )
-    if state.is_failed() or report.status in ("halted", "cut_off", "aborted"):
+    if (state is not None and state.is_failed()) or report.status in ("halted", "cut_off", "aborted"):
         raise typer.Exit(1)
 
 
@@ -293,6 +312,7 @@ def plan(
     window: Annotated[str, typer.Option("--window", "-w", help="The window to plan.")],
     config: ConfigOpt = Path("config"),
     fleet: FleetOpt = DEMO_FLEET,
+    output_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show the waves a window would run, from last reported compliance; changes nothing."""
     from patchwave.reports.console import plan_table
@@ -307,11 +327,20 @@ def plan(
     targets = select(handle.fleet.list_instances(), spec.targets)
     ids = [t.instance_id for t in targets]
     result = plan_window(spec, targets, handle.fleet.patch_states(ids), handle.fleet.compliance(ids))
-    console.print(plan_table(result))
+    if output_json:
+        from patchwave.reports.plan_output import plan_json
+
+        sys.stdout.write(plan_json(result, len(targets)) + "\n")
+        return
+    from patchwave.reports.plan_output import wide_console
+
+    table = plan_table(result)
+    out = wide_console(table)  # instance ids whole, whatever the terminal's width or a pipe
+    out.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        out.print(f"[yellow]warning:[/yellow] {warning}")
     to_install = sum(len(w.install_ids) for w in result.waves)
-    console.print(
+    out.print(
         f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "
         "A run scans first, so the plan it follows may differ."
     )
@@ -426,12 +455,11 @@ def retry(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Retry only the failed and not attempted instances of an earlier run, in their waves."""
-    from patchwave.window.retry import find_report, load_report
+    from patchwave.window.retry import check_one_run, find_report, load_report
 
     try:
         speed = _speed(speed)
-        if (report is None) == (run_id is None):
-            raise ConfigError("retry", "--report/--run-id", str(report or run_id), "give exactly one")
+        check_one_run(report, run_id, "--report", "--run-id")
         load_report(report if report else find_report(report_dir, str(run_id)))
         _validate_fleet_option(config, fleet)
     except PatchwaveError as exc:

@@ -87,7 +87,8 @@ def plan_table(plan: Plan) -> Table:
         "action",
         "missing by severity",
     ):
-        table.add_column(column)
+        # ids and names are never cut: they are what an operator copies
+        table.add_column(column, no_wrap=column in ("instance", "platform", "patch group", "baseline"))
     for wave in plan.waves:
         header = (
             f"{wave.name}\n[dim]{wave.selector}; concurrency {wave.max_concurrency}, "
