@@ -108,7 +108,10 @@ def run_window(
     started_entry = next((e for e in earlier if e["kind"] == "start"), None)
     plan_entry = next((e for e in earlier if e["kind"] == "plan"), None)
     if started_entry is not None and plan_entry is not None:
-        logger.warning("Resuming run %s from its ledger (%d entries)", run_id, len(earlier))
+        if resume:
+            logger.warning("Resuming run %s from its ledger (%d entries)", run_id, len(earlier))
+        else:  # Prefect's Retry: the plan (and its warnings) and finished waves stand
+            logger.info("Attempt %d of run %s: the plan and finished waves of earlier attempts stand", attempt, run_id)
         started = dt.datetime.fromisoformat(started_entry["started"])
         if attempt == 1 and started_entry.get("wall_started"):
             wall_started = dt.datetime.fromisoformat(started_entry["wall_started"])
