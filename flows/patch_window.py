@@ -20,6 +20,7 @@ from flows.approval import ask_approval
 from flows.offline import Orchestration
 from flows.opaque import opaque
 from flows.output import output_locator
+from flows.run_names import window_run_name
 from flows.states import final_state, install_quiet_stops
 from patchwave import events
 from patchwave.clock import WallClock
@@ -111,7 +112,9 @@ def run_window(
         if resume:
             logger.warning("Resuming run %s from its ledger (%d entries)", run_id, len(earlier))
         else:  # Prefect's Retry: the plan (and its warnings) and finished waves stand
-            logger.info("Attempt %d of run %s: the plan and finished waves of earlier attempts stand", attempt, run_id)
+            logger.info(
+                "Attempt %d of run %s: the plan and finished waves of earlier attempts stand", attempt, run_id
+            )
         started = dt.datetime.fromisoformat(started_entry["started"])
         if attempt == 1 and started_entry.get("wall_started"):
             wall_started = dt.datetime.fromisoformat(started_entry["wall_started"])
@@ -281,7 +284,7 @@ def _retry_wave(
     return merge(earlier, _wave(orch, handle, again, settings, f"attempt-{attempt}", ledger))
 
 
-@flow(name="patch-window", flow_run_name="{window}")
+@flow(name="patch-window", flow_run_name=window_run_name)
 def patch_window(
     window: str,
     config_dir: str = "config",

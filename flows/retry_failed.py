@@ -8,12 +8,13 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
+from flows.run_names import retry_run_name
 from patchwave.config import Window, load_config
 from patchwave.connect import open_fleet
 from patchwave.window.retry import check_one_run, find_report, load_report, retry_window, reusable_snapshot
 
 
-@flow(name="retry-failed")
+@flow(name="retry-failed", flow_run_name=retry_run_name)
 def retry_failed(
     report: str | None = None,
     run_id: str | None = None,

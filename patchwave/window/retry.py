@@ -35,7 +35,10 @@ def check_one_run(report: object, run_id: object, report_name: str, run_id_name:
     """Exactly one way to name the earlier run, said in the words the user typed."""
     if report is None and run_id is None:
         raise ConfigError(
-            "retry", f"{report_name} or {run_id_name}", None, "name the earlier run: its JSON report or its run id"
+            "retry",
+            f"{report_name} or {run_id_name}",
+            None,
+            "name the earlier run: its JSON report or its run id",
         )
     if report is not None and run_id is not None:
         raise ConfigError("retry", f"{report_name} and {run_id_name}", None, "give only one of them")
