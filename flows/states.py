@@ -17,6 +17,7 @@ import logging
 
 from prefect.states import Completed, Failed, State
 
+from flows.offline import api_unreachable
 from patchwave.reports.render import headline
 from patchwave.reports.report import STOPPED, Report
 
@@ -53,6 +54,18 @@ class QuietStops(logging.Filter):
         if isinstance(exc, WindowStopped):
             return False
         message = str(record.msg)
+        if exc is not None and api_unreachable(exc):
+            # Prefect's API went away: one line, the window goes on (see flows.offline)
+            record.msg = f"{message.split(':')[0]}: Prefect's API is unreachable ({type(exc).__name__})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            return True
+        if record.name.startswith("prefect._internal") and len(record.getMessage()) > 300:
+            record.msg = record.getMessage()[:200] + " ..."  # an event's repr runs to pages
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
         if record.exc_info and exc is None and message.startswith(_ENGINE_TRACEBACKS):
             record.exc_info = None
             record.exc_text = None
@@ -60,7 +73,14 @@ class QuietStops(logging.Filter):
 
 
 def install_quiet_stops() -> None:
-    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine", "prefect.flow_engine"):
+    for name in (
+        "prefect.flow_runs",
+        "prefect.task_runs",
+        "prefect.engine",
+        "prefect.flow_engine",
+        "prefect._internal.concurrency",
+        "prefect.events.clients",
+    ):
         logger = logging.getLogger(name)
         if not any(isinstance(f, QuietStops) for f in logger.filters):
             logger.addFilter(QuietStops())
