@@ -212,7 +212,10 @@ def build_report(
         window_config=window_config or {},
         attempt=attempt,
         wall_started_at=wall_started_at,
-        stop_reason=next((w.stop_reason for w in waves if w.status in STOPPED and w.stop_reason), ""),
+        stop_reason=next(
+            (f"wave {w.name!r} {w.status}: {w.stop_reason}" for w in waves if w.status in STOPPED and w.stop_reason),
+            "",
+        ),
     )
 
 
