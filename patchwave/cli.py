@@ -153,9 +153,8 @@ def _run_window_cli(
 
 def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     """Run a window-shaped flow in this process with live progress, then print its report."""
-    from patchwave.reports.console import LiveProgress, before_after_table, waves_table
-
     from patchwave.prefect_env import PrefectUnavailable, prefect_start_failure
+    from patchwave.reports.console import LiveProgress, before_after_table, waves_table
 
     state = None
     with LiveProgress(console) as live:

@@ -44,5 +44,8 @@ def prefect_start_failure(exc: BaseException) -> str | None:
         )
     api = os.environ.get("PREFECT_API_URL")
     if api and type(exc).__name__ in ("ConnectError", "ConnectTimeout") and "patchwave" not in text:
-        return f"Prefect's API at {api} is unreachable: start it (`prefect server start`) or unset PREFECT_API_URL"
+        return (
+            f"Prefect's API at {api} is unreachable: start it (`prefect server start`) "
+            "or unset PREFECT_API_URL"
+        )
     return None

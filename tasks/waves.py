@@ -53,13 +53,13 @@ class _ProgressArtifact:
     best effort: a Prefect API that is down costs the view, never the wave."""
 
     def __init__(self, wave: WavePlan) -> None:
-        self.artifact_id: UUID | None = best_effort(
+        self.artifact_id: UUID | None = best_effort(  # type: ignore[assignment]
             create_progress_artifact,
             progress=0.0,
             key=f"wave-{wave.name.lower().replace('_', '-').replace('.', '-')}",
             description=f"Wave {wave.name}: instances finished of {len(wave.install_ids)} to install",
             what=f"the progress of wave {wave.name}",
-        )  # type: ignore[call-overload]
+        )
         self.last = 0.0
 
     def __call__(self, progress: WaveProgress) -> None:

@@ -46,7 +46,9 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @contextmanager
-def prefect_server(tmp_path: Path, port: int | None = None) -> Iterator[tuple[str, dict[str, str], subprocess.Popen]]:
+def prefect_server(
+    tmp_path: Path, port: int | None = None
+) -> Iterator[tuple[str, dict[str, str], subprocess.Popen]]:
     port = port or free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {

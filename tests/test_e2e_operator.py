@@ -45,7 +45,9 @@ def config_with_strict_window(tmp_path: Path) -> Path:
 
 def outcomes(path: Path, only: set[str] | None = None) -> dict[str, str]:
     data = json.loads(path.read_text())
-    return {i["instance_id"]: i["outcome"] for i in data["instances"] if only is None or i["instance_id"] in only}
+    return {
+        i["instance_id"]: i["outcome"] for i in data["instances"] if only is None or i["instance_id"] in only
+    }
 
 
 def test_operator_view_in_prefect_and_the_browser(tmp_path: Path) -> None:
@@ -110,11 +112,15 @@ def test_operator_view_in_prefect_and_the_browser(tmp_path: Path) -> None:
                 # a halted window: Failed, one line that says why
                 assert halted.state.is_failed(), halted.state
                 assert "halted" in halted.state.message and "\n" not in halted.state.message
-                tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[halted.id])))
+                tasks = client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[halted.id]))
+                )
                 (wave_task,) = [t for t in tasks if t.name.startswith("wave ")]
                 assert wave_task.name == "wave web-and-api" and wave_task.state.is_failed()
                 assert "halted" in wave_task.state.message
-                logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[halted.id])))
+                logs = client.read_logs(
+                    log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[halted.id]))
+                )
                 text = "\n".join(log.message for log in logs)
                 assert "Wave web-and-api starting" in text and "Planning the waves" in text
                 assert "Traceback" not in text and "unexpected exception" not in text
@@ -137,7 +143,9 @@ def test_operator_view_in_prefect_and_the_browser(tmp_path: Path) -> None:
                 )
                 assert retried.returncode == 1, retried.stdout + retried.stderr  # halted again
                 assert "Traceback" not in retried.stdout + retried.stderr
-                cli_report = next(p for p in reports.glob("strict-*.json") if json.loads(p.read_text())["retry_of"])
+                cli_report = next(
+                    p for p in reports.glob("strict-*.json") if json.loads(p.read_text())["retry_of"]
+                )
                 client.set_flow_run_state(halted.id, Scheduled(name="AwaitingRetry"), force=True)
                 again = wait_for(final(halted.id, run_count=2), 300, "the UI retry")
                 ui_report = find_report(reports, str(halted.id))

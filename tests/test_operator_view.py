@@ -69,8 +69,14 @@ def test_user_and_fleet_text_is_escaped_in_markdown_and_html(config) -> None:
         update={
             "error": "<script>alert(1)</script>",
             "patches": PatchesBeforeAfter(
-                before=[PatchLine(id="<b>KB1</b>", severity="Critical", classification="Security", state="MISSING")],
-                after=[PatchLine(id="<b>KB1</b>", severity="Critical", classification="Security", state="FAILED")],
+                before=[
+                    PatchLine(
+                        id="<b>KB1</b>", severity="Critical", classification="Security", state="MISSING"
+                    )
+                ],
+                after=[
+                    PatchLine(id="<b>KB1</b>", severity="Critical", classification="Security", state="FAILED")
+                ],
             ),
         }
     )
@@ -84,7 +90,9 @@ def test_user_and_fleet_text_is_escaped_in_markdown_and_html(config) -> None:
 
 def test_output_location_of_a_command_on_aws() -> None:
     where = output_location(
-        CommandOutput(s3_bucket="ops-output", s3_key_prefix="patchwave/out", cloudwatch_log_group="/patchwave"),
+        CommandOutput(
+            s3_bucket="ops-output", s3_key_prefix="patchwave/out", cloudwatch_log_group="/patchwave"
+        ),
         "eu-west-1",
         "run-1",
         "cmd-1",
@@ -93,7 +101,9 @@ def test_output_location_of_a_command_on_aws() -> None:
     )
     assert where["s3"] == "s3://ops-output/patchwave/out/run-1/cmd-1/i-0123456789abcdef0/PatchWindows/"
     assert where["cloudwatch"] == "/patchwave:cmd-1/i-0123456789abcdef0/PatchWindows/stdout"
-    assert where["console"].startswith("https://eu-west-1.console.aws.amazon.com/systems-manager/run-command/cmd-1/")
+    assert where["console"].startswith(
+        "https://eu-west-1.console.aws.amazon.com/systems-manager/run-command/cmd-1/"
+    )
 
 
 def test_a_retried_wave_keeps_the_waves_own_budget_in_absolute_numbers(config) -> None:
@@ -105,8 +115,8 @@ def test_a_retried_wave_keeps_the_waves_own_budget_in_absolute_numbers(config) -
 
 
 def _waves(config):
-    from tests.report_samples import WAVES
     from patchwave.config.windows import Wave
+    from tests.report_samples import WAVES
 
     return [Wave.model_validate(w) for w in WAVES]
 

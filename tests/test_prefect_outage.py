@@ -20,7 +20,16 @@ def test_killing_the_prefect_server_mid_wave_loses_nothing(tmp_path: Path) -> No
         # the client's own retries are Prefect's setting; fewer keep the test short
         env = {**env, "PREFECT_CLIENT_MAX_RETRIES": "1"}
         run = subprocess.Popen(
-            [str(BIN / "patchwave"), "run", "-w", "weekly-test", "--speed", "100", "--report-dir", str(reports)],
+            [
+                str(BIN / "patchwave"),
+                "run",
+                "-w",
+                "weekly-test",
+                "--speed",
+                "100",
+                "--report-dir",
+                str(reports),
+            ],
             cwd=ROOT,
             env=env,
             stdout=(tmp_path / "run.out").open("w"),

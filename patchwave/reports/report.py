@@ -213,7 +213,11 @@ def build_report(
         attempt=attempt,
         wall_started_at=wall_started_at,
         stop_reason=next(
-            (f"wave {w.name!r} {w.status}: {w.stop_reason}" for w in waves if w.status in STOPPED and w.stop_reason),
+            (
+                f"wave {w.name!r} {w.status}: {w.stop_reason}"
+                for w in waves
+                if w.status in STOPPED and w.stop_reason
+            ),
             "",
         ),
     )
