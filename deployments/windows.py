@@ -141,6 +141,7 @@ def deploy_windows(
             parameters=spec["parameters"],
             tags=spec["tags"],
             description=spec["description"],
+            job_variables={"env": {"PREFECT_LOGGING_LEVEL": "INFO"}},  # phases and waves in the UI
         )
         built.append(hide_parameters(deployment, spec.get("hidden", [])))
         names.append(f"{flow_name}/{spec['name']}")

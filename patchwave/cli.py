@@ -522,6 +522,7 @@ def serve(
     except PatchwaveError as exc:
         raise fail(exc) from None
     _prefect_quiet(False)
+    os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"  # served runs log phases and waves to the UI
     if not os.environ.get("PREFECT_API_URL"):
         err.print("warning: PREFECT_API_URL is not set: the deployments live only as long as this process")
     from deployments.windows import serve_windows
