@@ -190,6 +190,7 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
             f"  {item.instance_id} [{item.wave}] {item.outcome.value}: {item.error or item.status_details}",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
     for decision in report.decisions:
         console.print(
@@ -199,11 +200,12 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
         )
     calls = sum(report.api_calls.values())
     console.print(f"API calls: {calls} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
-    for kind, path in paths.items():
-        console.print(f"report ({kind}): {path}")
+    for kind, path in paths.items():  # whole paths and ids, never wrapped: they get copied
+        console.print(f"report ({kind}): {path}", soft_wrap=True, highlight=False, markup=False)
     console.print(
         f"[bold]{report.status}[/bold] (run {report.run_id}): "
-        + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
+        + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v),
+        soft_wrap=True,
     )
     if (state is not None and state.is_failed()) or report.status in ("halted", "cut_off", "aborted"):
         raise typer.Exit(1)

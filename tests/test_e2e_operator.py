@@ -169,7 +169,7 @@ def test_operator_view_in_prefect_and_the_browser(tmp_path: Path) -> None:
                 "prefect-deployments.png": (f"{ui}/deployments", ["weekly-test", "strict", "emergency"]),
                 "prefect-run-finished.png": (f"{ui}/runs/flow-run/{finished.id}", ["SucceededWithErrors"]),
                 "prefect-run-halted.png": (f"{ui}/runs/flow-run/{halted.id}", ["Failed", "halted"]),
-                "prefect-artifact-report.png": (f"{ui}/artifacts/key/report-strict", ["halted"]),
+                "prefect-artifact-report.png": (f"{ui}/artifacts/artifact/{report_artifact.id}", ["halted"]),
             }
             for shot, (address, expected) in pages.items():
                 dom = browser.dom(address)
