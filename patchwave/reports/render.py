@@ -212,7 +212,7 @@ def _patch_cell(lines: list[PatchLine]) -> str:
     )
 
 
-def _instance_row(item: InstanceReport) -> str:
+def _instance_row(item: InstanceReport, with_patches: bool) -> str:
     e = html.escape
     where = "".join(
         f"<span class='out'>{e(kind)}: "
@@ -227,7 +227,9 @@ def _instance_row(item: InstanceReport) -> str:
         f"<td>{e(item.instance_id)}</td><td>{e(item.wave)}</td><td>{e(item.platform)}</td>"
         f"<td>{e(item.patch_group)}</td><td><span class='sw' style='background:{COLOURS[item.outcome]}'></span>"
         f"{e(item.outcome.value)}</td><td class='wrap'>{e(item.error or item.status_details)}</td>"
-        f"<td class='wrap'>{e(item.command_id)}{where}</td><td class='wrap'>{before}</td><td class='wrap'>{after}</td></tr>"
+        f"<td>{e(item.command_id)}{where}</td>"
+        + (f"<td class='wrap'>{before}</td><td class='wrap'>{after}</td>" if with_patches else "")
+        + "</tr>"
     )
 
 
@@ -262,7 +264,9 @@ def to_html(report: Report) -> str:
         f"<span class='key'><span class='sw' style='background:{c}'></span>{o.value}</span>"
         for o, c in COLOURS.items()
     )
-    rows = "".join(_instance_row(i) for i in failures_first(report))
+    with_patches = any(i.patches for i in report.instances)  # columns only when the fleet gave them
+    rows = "".join(_instance_row(i, with_patches) for i in failures_first(report))
+    patch_heads = "<th>patches before</th><th>patches after</th>" if with_patches else ""
     outcomes = "".join(f"<option>{e(o)}</option>" for o, n in report.totals.items() if n)
     wave_names = "".join(f"<option>{e(w.name)}</option>" for w in report.waves)
     totals = " · ".join(f"{e(k)} {v}" for k, v in report.totals.items() if v)
@@ -293,7 +297,7 @@ snapshot {e(report.snapshot_id)}<br>{report.started_at:%Y-%m-%d %H:%M:%S} to {re
 <label>Wave <select id="f-wave"><option value="">all</option>{wave_names}</select></label>
 <span id="f-count"></span></p>
 <table id="instances"><thead><tr><th>instance</th><th>wave</th><th>platform</th><th>patch group</th><th>outcome</th>
-<th>detail</th><th>command</th><th>patches before</th><th>patches after</th></tr></thead><tbody>{rows}</tbody></table>
+<th>detail</th><th>command</th>{patch_heads}</tr></thead><tbody>{rows}</tbody></table>
 <script>{FILTER_JS}</script>
 </body></html>
 """
