@@ -161,3 +161,25 @@ def test_wall_start_is_real_time(config) -> None:
     report = halted_report(config)
     assert report.wall_started_at is not None
     assert abs(report.wall_started_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
+
+
+def test_a_prefect_server_that_does_not_start_in_time_is_one_line(tmp_path: Path) -> None:
+    """The real temporary server, given 1 s to start (it needs several): one line, exit 1."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1",
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "patchwave"), "run", "-w", "weekly-test", "--speed", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "did not start within 1 s" in errors[0] and "PREFECT_API_URL" in errors[0]
+    assert "Traceback" not in result.stdout + result.stderr
