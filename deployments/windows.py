@@ -18,7 +18,7 @@ from prefect.schedules import Cron
 from deployments.history import ENTRYPOINT as COMPLIANCE_SCAN_ENTRYPOINT
 from deployments.history import compliance_scan_spec
 from flows.account_window import account_window
-from flows.emergency_patch import emergency_patch
+from flows.emergency_form import emergency_form
 from flows.multi_account import patch_accounts
 from flows.patch_window import patch_window
 from flows.retry_failed import retry_failed
@@ -43,6 +43,12 @@ def deployment_specs(
     specs: list[dict[str, Any]] = []
     for window in config.windows.windows:
         schedules = [Cron(window.schedule.cron, timezone=window.schedule.timezone)] if window.schedule else []
+        when = (
+            f"Schedule: {window.schedule.cron} in {window.schedule.timezone} "
+            f"({window.duration_hours} h, nothing new starts in the last {window.cutoff_hours} h)."
+            if window.schedule
+            else "No schedule: run it by hand."
+        )
         specs.append(
             {
                 "flow": patch_window,
@@ -50,19 +56,20 @@ def deployment_specs(
                 "schedules": schedules,
                 "parameters": {"window": window.name, **base},
                 "tags": [TAG, f"window:{window.name}"],
-                "description": window.description or f"Patch window {window.name}",
+                "description": f"{window.description or f'Patch window {window.name}'} {when}",
             }
         )
     if config.aws.accounts is not None:
         specs += account_specs(config, specs, base)
     specs.append(
         {
-            "flow": emergency_patch,
+            "flow": emergency_form,
             "name": "emergency",
             "schedules": [],
             "parameters": base,
+            "hidden": sorted(base),
             "tags": [TAG, "emergency"],
-            "description": "Emergency patching by hand",
+            "description": "Emergency patching by hand: name the instances (ids or tags) and why.",
         }
     )
     specs.append(
@@ -101,14 +108,28 @@ def account_specs(config: Config, specs: list[dict[str, Any]], base: dict[str, A
     return parents
 
 
+def hide_parameters(deployment: Any, names: list[str]) -> Any:
+    """Settings the deployment fixes are left out of the UI's form (their values stay in the
+    deployment's parameters, so every run gets them)."""
+    schema = deployment._parameter_openapi_schema
+    for name in names:
+        schema.properties.pop(name, None)
+        if schema.required and name in schema.required:
+            schema.required.remove(name)
+    return deployment
+
+
 def runner_deployments(config: Config, fleet: str, report_dir: str, speed: float | None) -> list[Any]:
     return [
-        spec["flow"].to_deployment(
-            name=spec["name"],
-            schedules=spec["schedules"],
-            parameters=spec["parameters"],
-            tags=spec["tags"],
-            description=spec["description"],
+        hide_parameters(
+            spec["flow"].to_deployment(
+                name=spec["name"],
+                schedules=spec["schedules"],
+                parameters=spec["parameters"],
+                tags=spec["tags"],
+                description=spec["description"],
+            ),
+            spec.get("hidden", []),
         )
         for spec in deployment_specs(config, fleet, report_dir, speed)
     ]
@@ -125,7 +146,7 @@ def serve_windows(config: Config, fleet: str, report_dir: str, speed: float | No
 
 ENTRYPOINTS = {
     "patch-window": "flows/patch_window.py:patch_window",
-    "emergency-patch": "flows/emergency_patch.py:emergency_patch",
+    "emergency-patch": "flows/emergency_form.py:emergency_form",
     "retry-failed": "flows/retry_failed.py:retry_failed",
     "patch-accounts": "flows/multi_account.py:patch_accounts",
     "account-window": "flows/account_window.py:account_window",
@@ -134,35 +155,40 @@ ENTRYPOINTS = {
 
 
 def job_variables(config: Config) -> dict[str, Any]:
-    """Workers keep Prefect task results in the shared S3 block when config/aws.yaml names one,
-    so a run retried from the UI on another worker finds the results of its finished waves."""
+    """Deployed runs log at INFO to the UI; workers keep Prefect task results in the shared S3
+    block when config/aws.yaml names one, so a run retried from the UI on another worker finds
+    the results of its finished waves."""
+    env = {"PREFECT_LOGGING_LEVEL": "INFO"}  # phases, waves and halts in the UI
     block = config.aws.shared.result_storage_block
-    return {"env": {"PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"s3-bucket/{block}"}} if block else {}
+    if block:
+        env["PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK"] = f"s3-bucket/{block}"
+    return {"env": env}
 
 
 def deploy_windows(
     config: Config, fleet: str, report_dir: str, speed: float | None, work_pool: str
 ) -> list[str]:
     """Deployments for a work pool's workers, with this project folder as their source."""
+    from prefect.deployments.runner import deploy
     from prefect.flows import Flow
 
     names: list[str] = []
+    built = []
     for spec in deployment_specs(config, fleet, report_dir, speed):
         flow_name = spec["flow"].name
         source = Flow.from_source(source=str(ROOT), entrypoint=ENTRYPOINTS[flow_name])
-        source.deploy(  # type: ignore[union-attr]
+        deployment = source.to_deployment(  # type: ignore[union-attr]
             name=spec["name"],
             work_pool_name=work_pool,
             schedules=spec["schedules"],
             parameters=spec["parameters"],
             tags=spec["tags"],
             description=spec["description"],
-            job_variables=job_variables(config),
-            print_next_steps=False,
-            build=False,
-            push=False,
+            job_variables=job_variables(config),  # INFO logs in the UI; shared result storage
         )
+        built.append(hide_parameters(deployment, spec.get("hidden", [])))
         names.append(f"{flow_name}/{spec['name']}")
+    deploy(*built, work_pool_name=work_pool, build=False, push=False, print_next_steps_message=False)
     remove_stale({n.split("/", 1)[1] for n in names})
     return names
 

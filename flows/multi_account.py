@@ -19,7 +19,6 @@ import time
 import uuid
 from pathlib import Path
 
-from patchwave.reports.accounts import AccountsReport, TargetResult, overall_status
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -35,6 +34,7 @@ from flows.patch_window import DEFAULT_FLEET
 from patchwave.config import load_config
 from patchwave.connect import open_run_store
 from patchwave.errors import ConfigError
+from patchwave.reports.accounts import AccountsReport, TargetResult, overall_status
 from patchwave.reports.report import write_atomic
 from patchwave.window.accounts import AccountTarget, AccountWave, plan_account_waves
 from patchwave.window.retry import find_report, load_report

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.runtime.flow_run import get_scheduled_start_time
-from prefect.states import Completed, Failed, State
+from prefect.states import State
 
 from flows.approval import ask_approval
 from flows.history_hook import record_window_history
+from flows.offline import Orchestration
 from flows.opaque import opaque
+from flows.output import output_locator
+from flows.run_names import window_run_name
+from flows.states import final_state, install_quiet_stops
 from patchwave import events
 from patchwave.clock import WallClock
 from patchwave.compliance.summary import ComplianceReport
@@ -34,15 +39,17 @@ from patchwave.state.ledger import (
 )
 from patchwave.window.decisions import Decision
 from patchwave.window.named import NamedPatches, check_platforms
-from patchwave.window.planning import exclude
+from patchwave.window.planning import WavePlan, exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
 from tasks.reporting import notify, publish_report
 from tasks.scan import assess, scan_instances
-from tasks.waves import plan_waves, run_wave
+from tasks.wave_states import wave_result
+from tasks.waves import finished_wave, plan_waves, run_wave
 
 DEFAULT_FLEET = "sim:config/fleets/demo.yaml"
+install_quiet_stops()
 
 
 def current_run_id() -> str:
@@ -103,7 +110,9 @@ def run_window(
     Everything the run starts is written to its ledger first; ``resume`` (a run id) picks a run
     that died back up from its ledger: finished waves stand, the running wave is re-attached."""
     logger = get_run_logger()
+    orch = Orchestration(logger)
     clock = handle.clock
+    wall_started = dt.datetime.now(dt.UTC)
     run_id = resume or current_run_id()
     ledger = handle.runs.ledger(report_dir, check_run_id(run_id))
     earlier = ledger.entries()
@@ -113,19 +122,27 @@ def run_window(
 
     source, field = f"window {window.name}", "install_override"
     named = (
-        resolve_named_patches(handle, window.install_override, source, field)
+        orch.call(resolve_named_patches, handle, window.install_override, source, field)
         if window.install_override and window.operation == "Install"
         else None
     )
     events.publish(events.Phase("discover", f"targets of window {window.name} (run {run_id})"))
-    targets = discover_targets(handle, window.targets)
+    logger.info("Window %s (run %s, attempt %d): discovering targets", window.name, run_id, attempt)
+    targets = orch.call(discover_targets, handle, window.targets)
     if named is not None:
         check_platforms(named, targets, source, field)  # before the scan touches an instance
     started_entry = next((e for e in earlier if e["kind"] == "start"), None)
     plan_entry = next((e for e in earlier if e["kind"] == "plan"), None)
     if started_entry is not None and plan_entry is not None:
-        logger.warning("Resuming run %s from its ledger (%d entries)", run_id, len(earlier))
+        if resume:
+            logger.warning("Resuming run %s from its ledger (%d entries)", run_id, len(earlier))
+        else:  # Prefect's Retry: the plan (and its warnings) and finished waves stand
+            logger.info(
+                "Attempt %d of run %s: the plan and finished waves of earlier attempts stand", attempt, run_id
+            )
         started = dt.datetime.fromisoformat(started_entry["started"])
+        if attempt == 1 and started_entry.get("wall_started"):
+            wall_started = dt.datetime.fromisoformat(started_entry["wall_started"])
         snapshot_id = started_entry["snapshot_id"]
         plan = plan_from_dict(plan_entry["plan"])
         before_report = ComplianceReport.model_validate(plan_entry["before"])
@@ -137,19 +154,39 @@ def run_window(
         logger.info("Window %s: %d target(s), %d online", window.name, len(targets), len(online))
         events.publish(events.Phase("scan", f"{len(online)} online instance(s)"))
         # opaque(): large arguments pass as they are; Prefect would otherwise walk every instance
-        scan_instances(handle, opaque(online), snapshot_id, run_id, window.timeouts.scan_minutes)
-        before = assess(handle, opaque(targets), scope="before")
+        orch.call(scan_instances, handle, opaque(online), snapshot_id, run_id, window.timeouts.scan_minutes)
+        before = orch.call(assess, handle, opaque(targets), scope="before")
         for line in before.report.headlines():
             logger.info("Before: %s", line)
         events.publish(events.Phase("plan", window.name))
         busy = sorted(handle.leases.holders([t.instance_id for t in targets], clock.now()))
+        logger.info("Planning the waves of window %s", window.name)
         # with named patches, an instance needs patching when it misses one of them, whatever its baseline
-        needs = assess_named(handle, opaque(targets), named, source, field) if named else before.compliance
-        plan = plan_waves(window, opaque(targets), opaque(before.states), opaque(needs), busy_elsewhere=busy)
+        needs = (
+            orch.call(assess_named, handle, opaque(targets), named, source, field)
+            if named
+            else before.compliance
+        )
+        plan = orch.call(
+            plan_waves,
+            window,
+            opaque(targets),
+            opaque(before.states),
+            opaque(needs),
+            busy_elsewhere=busy,
+        )
         before_report = before.report
         ledger.write(  # one durable write: a run is resumable from its first line on
             [
-                ("start", {"started": started, "snapshot_id": snapshot_id, "window": window.name}),
+                (
+                    "start",
+                    {
+                        "started": started,
+                        "snapshot_id": snapshot_id,
+                        "window": window.name,
+                        "wall_started": wall_started,
+                    },
+                ),
                 ("plan", {"plan": plan_to_dict(plan), "before": before_report.model_dump(mode="json")}),
             ]
         )
@@ -164,7 +201,15 @@ def run_window(
     for wave in plan.waves:
         earlier_result = done_waves.get(wave.name)
         retrying = earlier_result is not None and earlier_result.attempt < attempt
-        if earlier_result is not None and not (retrying and earlier_result.status in ("halted", "cut_off")):
+        if retrying and earlier_result is not None and earlier_result.status in ("halted", "cut_off"):
+            # a retried run (Prefect's Retry): take up only what did not succeed in this wave,
+            # with the wave's own budget, exactly as `patchwave retry` would
+            result = _retry_wave(orch, handle, wave, earlier_result, settings, attempt, str(ledger.path))
+            ledger.append("wave_done", wave=wave.name, result=result_to_dict(result))
+            results.append(result)
+            stop_reason, stop_status = _stopped(wave.name, result, stop_reason, stop_status)
+            continue
+        if earlier_result is not None:
             result = earlier_result  # finished before the run died (or in an earlier attempt): it stands
             results.append(result)
             if result.status in ("halted", "cut_off", "aborted"):
@@ -186,32 +231,14 @@ def run_window(
             results.append(not_run(wave, stop_reason, clock.now(), stop_status))
             stop_status = "not_attempted" if stop_status != "cut_off" else "cut_off"
             continue
-        result = run_wave(
-            handle, opaque(wave), settings, ledger=str(ledger.path), resume=opaque(resume_entries)
-        )
-        if result.attempt < attempt and result.status in ("halted", "cut_off"):
-            # a retried run: this wave stopped in an earlier attempt; take up only what did not succeed
-            again = retry_part(wave, result)
-            if again.install_ids:
-                logger.info(
-                    "Attempt %d: retrying %d instance(s) of wave %s",
-                    attempt,
-                    len(again.install_ids),
-                    wave.name,
-                )
-                second = run_wave(
-                    handle, opaque(again), settings, scope=f"attempt-{attempt}", ledger=str(ledger.path)
-                )
-                result = merge(result, second)
+        result = _wave(orch, handle, wave, settings, "", str(ledger.path), resume_entries)
         ledger.append("wave_done", wave=wave.name, result=result_to_dict(result))
         results.append(result)
-        if result.status == "halted":
-            stop_reason = f"wave {wave.name!r} halted: {result.stop_reason}"
-        elif result.status == "cut_off":
-            stop_reason, stop_status = f"the window's cutoff passed during wave {wave.name!r}", "cut_off"
+        stop_reason, stop_status = _stopped(wave.name, result, stop_reason, stop_status)
 
     events.publish(events.Phase("report", window.name))
-    after = assess(handle, opaque(targets), scope=f"after-{attempt}")
+    logger.info("Window %s: checking compliance after the waves", window.name)
+    after = orch.call(assess, handle, opaque(targets), scope=f"after-{attempt}")
     report = build_report(
         window=window.name,
         run_id=run_id,
@@ -230,25 +257,76 @@ def run_window(
         decisions=decisions,
         retry_of=retry_of,
         window_config=window.model_dump(mode="json"),
+        attempt=attempt,
+        wall_started_at=wall_started,
+        output=output_locator(handle, run_id),
     )
-    paths = publish_report(opaque(report), report_dir, report_json)
+    paths = orch.call(publish_report, opaque(report), report_dir, report_json)
     paths = {**paths, **handle.runs.keep_reports(run_id, paths)}  # any worker can retry it
-    paths = {**paths, **notify(handle, opaque(report), paths)}
+    paths = {**paths, **orch.call(notify, handle, opaque(report), paths)}
     ledger.append("finished", status=report.status, report=paths["json"])
     events.publish(events.Finished("window", report, paths))
     logger.info("Window %s %s; report %s", window.name, report.status, paths["json"])
     return report
 
 
-def final_state(report: Report) -> State:
-    """Halted or cut-off windows end Failed in Prefect, with the report already published."""
-    summary = ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
-    if report.status in ("halted", "cut_off", "aborted"):
-        return Failed(message=f"window {report.window} {report.status}: {summary}")
-    return Completed(message=f"window {report.window} {report.status}: {summary}")
+def _stopped(name: str, result: WaveResult, reason: str, status: str) -> tuple[str, str]:
+    """What stops the waves after this one (the reason later waves are not_attempted)."""
+    if result.status == "halted":
+        return f"wave {name!r} halted: {result.stop_reason}", status
+    if result.status == "cut_off":
+        return f"the window's cutoff passed during wave {name!r}", "cut_off"
+    return reason, status
 
 
-@flow(name="patch-window", flow_run_name="{window}")
+def _wave(
+    orch: Orchestration,
+    handle: FleetHandle,
+    wave: WavePlan,
+    settings: WaveSettings,
+    scope: str,
+    ledger: str,
+    resume: list[dict[str, Any]] | None = None,
+) -> WaveResult:
+    """One wave as a task run named after it (Failed when it halts, with the stop reason)."""
+    name = f"wave {wave.name}" + (f" ({scope})" if scope else "")
+    state = orch.call(
+        run_wave.with_options(task_run_name=name),
+        handle,
+        opaque(wave),
+        settings,
+        scope=scope,
+        ledger=ledger,
+        resume=opaque(resume or []),
+        return_state=True,
+        _already=lambda: finished_wave(settings, wave, scope),
+    )
+    return state if isinstance(state, WaveResult) else wave_result(state)
+
+
+def _retry_wave(
+    orch: Orchestration,
+    handle: FleetHandle,
+    wave: WavePlan,
+    earlier: WaveResult,
+    settings: WaveSettings,
+    attempt: int,
+    ledger: str,
+) -> WaveResult:
+    again = retry_part(wave, earlier)
+    if not again.install_ids:
+        return earlier
+    get_run_logger().info(
+        "Attempt %d: retrying %d instance(s) of wave %s (errors tolerated %d, as in the wave)",
+        attempt,
+        len(again.install_ids),
+        wave.name,
+        again.max_errors,
+    )
+    return merge(earlier, _wave(orch, handle, again, settings, f"attempt-{attempt}", ledger))
+
+
+@flow(name="patch-window", flow_run_name=window_run_name)
 def patch_window(
     window: str,
     config_dir: str = "config",
@@ -270,3 +348,6 @@ def patch_window(
     report = run_window(handle, spec, report_dir=report_dir, report_json=report_json, resume=resume)
     record_window_history(handle, report, config_dir, "window")
     return final_state(report)
+
+
+__all__ = ["DEFAULT_FLEET", "final_state", "patch_window", "run_window"]

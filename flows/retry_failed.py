@@ -9,13 +9,13 @@ from prefect.states import State
 
 from flows.history_hook import record_window_history
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
+from flows.run_names import retry_run_name
 from patchwave.config import Window, load_config
 from patchwave.connect import open_fleet, open_run_store
-from patchwave.errors import ConfigError
-from patchwave.window.retry import find_report, load_report, retry_window, reusable_snapshot
+from patchwave.window.retry import check_one_run, find_report, load_report, retry_window, reusable_snapshot
 
 
-@flow(name="retry-failed")
+@flow(name="retry-failed", flow_run_name=retry_run_name)
 def retry_failed(
     report: str | None = None,
     run_id: str | None = None,
@@ -25,10 +25,7 @@ def retry_failed(
     speed: float | None = None,
 ) -> State:
     """Take an earlier run (its report file, or its flow run id) and retry what did not succeed."""
-    if (report is None) == (run_id is None):
-        raise ConfigError(
-            "parameters", "report/run_id", report or run_id, "give exactly one of report or run_id"
-        )
+    check_one_run(report, run_id, "report", "run_id")
     config = load_config(config_dir)
     # a run of another worker: its report comes from the shared store (when there is one)
     shared = open_run_store(config).fetch_report(report_dir, str(run_id)) if run_id else None

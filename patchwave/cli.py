@@ -19,9 +19,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from patchwave.cli_help import flags_without_type_label
 from patchwave.cli_history import history_app
 from patchwave.cli_leases import leases_app
 from patchwave.errors import ConfigError, PatchwaveError
+
+flags_without_type_label()
 
 app = typer.Typer(
     help="Staged patch windows for AWS Systems Manager fleets, orchestrated by Prefect.",
@@ -68,11 +71,11 @@ def fail(error: Exception, code: int = 2) -> typer.Exit:
 
 
 def _prefect_quiet(verbose: bool) -> None:
-    """Quiet, offline Prefect for the CLI (set before Prefect is imported)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    """Offline Prefect for the CLI (set before Prefect is imported): runs log at INFO to
+    Prefect (the UI shows phases, waves, halts), the terminal shows warnings only unless -v."""
+    from patchwave.prefect_env import prefect_environment
+
+    prefect_environment(verbose)
 
 
 def _parse_tags(values: list[str]) -> dict[str, list[str]]:
@@ -203,12 +206,27 @@ def _run_window_cli(
 
 def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     """Run a window-shaped flow in this process with live progress, then print its report."""
+    from patchwave.prefect_env import PrefectUnavailable, prefect_start_failure
     from patchwave.reports.console import LiveProgress, before_after_table, strip_control, waves_table
 
+    state = None
     with LiveProgress(console) as live:
-        state = flow_fn(**parameters, return_state=True)
+        try:
+            state = flow_fn(**parameters, return_state=True)
+        except Exception as exc:  # noqa: BLE001 - Prefect itself failed, not the window
+            if not [f for f in live.finished if f.kind == "window"]:
+                reason = prefect_start_failure(exc)
+                raise fail(PrefectUnavailable(reason) if reason else exc, 1) from None
+            err.print(
+                f"warning: Prefect failed after the report was written ({type(exc).__name__}); "
+                "the report below is complete, the run's state in Prefect may be stale",
+                highlight=False,
+                markup=False,
+            )
     reports = [f for f in live.finished if f.kind == "window"]
     if not reports:
+        if state is None:
+            raise fail(RuntimeError("the run ended before writing its report"), 1)
         try:
             state.result()
         except PatchwaveError as exc:
@@ -228,6 +246,7 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
             ),
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
     for decision in report.decisions:
         console.print(
@@ -239,15 +258,19 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
         )
     calls = sum(report.api_calls.values())
     console.print(f"API calls: {calls} ({', '.join(f'{k} {v}' for k, v in report.api_calls.items())})")
-    for kind, path in paths.items():
-        console.print(f"report ({kind}): {safe(path)}")
-    shown = "failed" if state.is_failed() and report.status == "succeeded" else report.status
+    for kind, path in paths.items():  # whole paths and ids, never wrapped: they get copied
+        console.print(
+            f"report ({kind}): {strip_control(path)}", soft_wrap=True, highlight=False, markup=False
+        )
+    failed = state is not None and state.is_failed()
+    shown = "failed" if failed and report.status == "succeeded" else report.status
     console.print(
         f"[bold]{shown}[/bold] (run {safe(report.run_id)}): "
-        + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
+        + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v),
+        soft_wrap=True,
     )
-    if state.is_failed() or report.status in ("halted", "cut_off", "aborted"):
-        if state.is_failed() and state.message:
+    if failed or report.status in ("halted", "cut_off", "aborted"):
+        if failed and state is not None and state.message:
             err.print(state.message, highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
 
@@ -355,6 +378,7 @@ def plan(
     window: Annotated[str, typer.Option("--window", "-w", help="The window to plan.")],
     config: ConfigOpt = Path("config"),
     fleet: FleetOpt = DEMO_FLEET,
+    output_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show the waves a window would run, from last reported compliance; changes nothing."""
     from patchwave.reports.console import plan_table
@@ -385,11 +409,20 @@ def plan(
     except PatchwaveError as exc:
         raise fail(exc) from None
     result = plan_window(spec, targets, handle.fleet.patch_states(ids), needs)
-    console.print(plan_table(result))
+    if output_json:
+        from patchwave.reports.plan_output import plan_json
+
+        sys.stdout.write(plan_json(result, len(targets)) + "\n")
+        return
+    from patchwave.reports.plan_output import wide_console
+
+    table = plan_table(result)
+    out = wide_console(table)  # instance ids whole, whatever the terminal's width or a pipe
+    out.print(table)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {safe(warning)}")
+        out.print(f"[yellow]warning:[/yellow] {safe(warning)}")
     to_install = sum(len(w.install_ids) for w in result.waves)
-    console.print(
+    out.print(
         f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "
         "A run scans first, so the plan it follows may differ."
     )
@@ -502,12 +535,11 @@ def retry(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Retry only the failed and not attempted instances of an earlier run, in their waves."""
-    from patchwave.window.retry import find_report, load_report
+    from patchwave.window.retry import check_one_run, find_report, load_report
 
     try:
         speed = _speed(speed)
-        if (report is None) == (run_id is None):
-            raise ConfigError("retry", "--report/--run-id", str(report or run_id), "give exactly one")
+        check_one_run(report, run_id, "--report", "--run-id")
         if report or not _shared_report(config, report_dir, str(run_id)):
             load_report(report if report else find_report(report_dir, str(run_id)))
         _validate_fleet_option(config, fleet)
@@ -584,6 +616,7 @@ def serve(
     except PatchwaveError as exc:
         raise fail(exc) from None
     _prefect_quiet(False)
+    os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"  # served runs log phases and waves to the UI
     if not os.environ.get("PREFECT_API_URL"):
         err.print("warning: PREFECT_API_URL is not set: the deployments live only as long as this process")
     from deployments.windows import serve_windows

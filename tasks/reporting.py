@@ -11,8 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from patchwave.compliance.summary import ComplianceReport
 from patchwave.config.baselines import COMPLIANCE_LEVELS
 from patchwave.connect import FleetHandle
-from patchwave.reports.render import compliance_rows, to_html, to_markdown
+from patchwave.reports.render import compliance_rows, headline, to_html, to_markdown
 from patchwave.reports.report import Report, report_stem, write_atomic
+from tasks.artifacts import best_effort
 
 
 def _key(text: str) -> str:
@@ -32,15 +33,20 @@ def publish_report(report: Report, report_dir: str, report_json: str | None = No
     write_atomic(paths["json"], report.to_json())
     write_atomic(paths["markdown"], to_markdown(report))
     write_atomic(paths["html"], to_html(report))
-    create_table_artifact(
+    first = headline(report)
+    best_effort(
+        create_table_artifact,
         table=compliance_rows(report),
         key=f"compliance-{_key(report.window)}",
-        description=f"Compliance by severity before and after window {report.window}",
+        description=f"{first}. Compliance by severity before and after.",
+        what="the compliance table",
     )
-    create_markdown_artifact(
+    best_effort(
+        create_markdown_artifact,
         markdown=to_markdown(report),
         key=f"report-{_key(report.window)}",
-        description=f"Window {report.window}: {report.status}",
+        description=first,
+        what="the report artifact",
     )
     return {kind: str(path) for kind, path in paths.items()}
 

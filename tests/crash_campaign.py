@@ -21,7 +21,7 @@ import yaml
 from patchwave.sim.fleet import SimulatedFleet
 from patchwave.state.ledger import peek
 from tests.helpers import group, ids, spec, window
-from tests.test_e2e_prefect_server import free_port, start_server, stop
+from tests.prefect_server import free_port, start_server, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLED = -9

@@ -25,7 +25,7 @@ from botocore.config import Config as BotoConfig
 from patchwave.aws.s3_state import S3Ledger
 from tests import test_e2e_prefect_server as e2e
 from tests.helpers import group, ids, spec, window
-from tests.test_e2e_prefect_server import free_port, stop, wait_for
+from tests.prefect_server import free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

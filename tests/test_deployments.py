@@ -56,3 +56,17 @@ def test_re_running_updates_and_removes_deleted_windows(config) -> None:
     }
     assert remove_stale(kept) == ["beta"]
     assert "beta" not in deployed() and "alpha" in deployed()
+
+
+def test_emergency_form_shows_only_what_an_operator_fills_and_windows_say_their_time_zone(config) -> None:
+    deployments = {d.name: d for d in runner_deployments(config, "sim:config/fleets/demo.yaml", "reports", 0)}
+    emergency = deployments["emergency"]
+    form = emergency._parameter_openapi_schema
+    assert set(form.properties) == {"request"}  # config_dir, fleet, report_dir, speed: fixed, hidden
+    assert emergency.parameters["fleet"] == "sim:config/fleets/demo.yaml"  # ...but every run gets them
+    request = form.definitions["EmergencyForm"]["properties"]
+    assert request["tags"]["type"] == "array" and request["tags"]["examples"] == [
+        [{"key": "Workload", "value": "Test"}]
+    ]
+    assert "Europe/Paris" in deployments["weekly-test"].description
+    assert "0 3 * * SUN" in deployments["weekly-test"].description

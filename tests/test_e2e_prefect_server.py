@@ -4,95 +4,23 @@ worker run one deployment. Every process is started and stopped by its PID."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.prefect_server import BIN, prefect_server, stop, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGINT to the process group (a graceful stop), then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-def start_server(port: int, env: dict[str, str], log: Any, log_path: Path) -> subprocess.Popen:
-    """`prefect server start` on this port, returned once its health endpoint answers."""
-    url = f"http://127.0.0.1:{port}/api"
-    process = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return process
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise AssertionError("the Prefect server did not become healthy: " + log_path.read_text()[-2000:])
-        time.sleep(0.5)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": url,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-        "PATCHWAVE_LEASES": str(tmp_path / "leases.sqlite"),
-    }
-    log = (tmp_path / "server.log").open("w")
-    process = start_server(port, env, log, tmp_path / "server.log")
-    try:
-        yield url, env, tmp_path
-    finally:
-        stop(process)
-        log.close()
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    with prefect_server(tmp_path) as (url, env, _process):
+        yield url, {**env, "PREFECT_LOGGING_LEVEL": "WARNING"}, tmp_path
 
 
 def test_served_window_runs_from_the_api_then_a_worker_runs_a_deployment(server) -> None:

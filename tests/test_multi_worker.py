@@ -28,7 +28,7 @@ import yaml
 
 from tests.helpers import START, spec
 from tests.moto_server import MOTO_ENV
-from tests.test_e2e_prefect_server import free_port, stop, wait_for
+from tests.prefect_server import free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

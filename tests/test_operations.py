@@ -20,6 +20,7 @@ from patchwave.state.leases import MemoryLeases
 from patchwave.state.ledger import peek
 from patchwave.window.emergency import EmergencyRequest, emergency_window
 from patchwave.window.outcomes import Outcome
+from patchwave.window.retry import find_report
 from tests.helpers import group, ids, spec, window, world
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -306,8 +307,12 @@ def test_a_retried_run_repeats_no_finished_wave_and_only_the_failed_instances(co
 
     state = go(return_state=True)
     assert state.is_completed(), state.message
-    (path,) = (tmp_path / "r").glob("*.json")  # one report per run: the last attempt's
-    second_attempt = json.loads(path.read_text())
+    first, later = sorted((tmp_path / "r").glob("*.json"), key=lambda p: "attempt2" in p.name)
+    assert "attempt2" in later.name  # one report per attempt, never overwritten
+    assert json.loads(first.read_text())["status"] == "halted"
+    second_attempt = json.loads(later.read_text())
+    run_id = second_attempt["run_id"]
+    assert find_report(tmp_path / "r", run_id) == later  # the run's current report: its last attempt
     assert second_attempt["status"] == "succeeded"
     ledger_file = next((tmp_path / "r" / ".runs").glob("*.jsonl"))
     ledger = peek(ledger_file)

@@ -60,7 +60,8 @@ class AccountsReport(BaseModel):
             report = f"[report]({t.report_link})" if t.report_link else ""
             message = t.message.replace("|", "/").replace("\n", " ")[:300]
             lines.append(
-                f"| {t.wave} | {t.account} | {t.region} | {t.status} | {counts} | {run} | {report} | {message} |"
+                f"| {t.wave} | {t.account} | {t.region} | {t.status} | {counts} | {run} | {report} "
+                f"| {message} |"
             )
         return "\n".join(lines) + "\n"
 

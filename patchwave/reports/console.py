@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rich.markup import escape
-
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -20,10 +19,9 @@ from patchwave import events
 from patchwave.baselines.evaluate import Verdict
 from patchwave.compliance.summary import ComplianceReport
 from patchwave.config.baselines import COMPLIANCE_LEVELS, Baseline
-from patchwave.window.planning import Plan
 from patchwave.reports.report import Report
+from patchwave.window.planning import Plan
 from patchwave.window.runner import WaveProgress
-
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -108,7 +106,8 @@ def plan_table(plan: Plan) -> Table:
         "action",
         "missing by severity",
     ):
-        table.add_column(column)
+        # ids and names are never cut: they are what an operator copies
+        table.add_column(column, no_wrap=column in ("instance", "platform", "patch group", "baseline"))
     for wave in plan.waves:
         header = (
             f"{safe(wave.name)}\n[dim]{safe(wave.selector)}; concurrency {wave.max_concurrency}, "

@@ -10,8 +10,8 @@ import html
 from typing import Any
 
 from patchwave.config.baselines import COMPLIANCE_LEVELS
-from patchwave.window.outcomes import Outcome
-from patchwave.reports.report import Report
+from patchwave.reports.report import InstanceReport, PatchLine, Report
+from patchwave.window.outcomes import ERRORS, Outcome
 
 COLOURS = {
     Outcome.PATCHED: "#2e7d32",
@@ -27,8 +27,54 @@ COLOURS = {
 }
 
 
+_MD_SPECIAL = set("\\`*_{}[]<>#!|~")
+
+
 def _md(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """User and fleet text as literal Markdown: control characters dropped, markup escaped."""
+    out = []
+    for char in str(text):
+        if char in "\r\n\t":
+            out.append(" ")
+        elif ord(char) < 32 or ord(char) == 127 or 0x80 <= ord(char) < 0xA0:
+            continue
+        elif char in _MD_SPECIAL:
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def summary(report: Report) -> str:
+    return ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
+
+
+def headline(report: Report) -> str:
+    """One line that says how the window ended and why: the first line of every artifact."""
+    line = f"window {report.window} {report.status}"
+    if report.stop_reason:
+        line += f": {report.stop_reason}"
+    return f"{line} ({summary(report)})"
+
+
+FAILURES_FIRST = {o: i for i, o in enumerate([*sorted(ERRORS), Outcome.NOT_ATTEMPTED, Outcome.CANCELLED])}
+
+
+def failures_first(report: Report) -> list[InstanceReport]:
+    """Errors first, then not attempted and cancelled, then the rest; by wave order inside."""
+    order = {w.name: i for i, w in enumerate(report.waves)}
+    return sorted(
+        report.instances,
+        key=lambda i: (
+            FAILURES_FIRST.get(i.outcome, len(FAILURES_FIRST)),
+            order.get(i.wave, 0),
+            i.instance_id,
+        ),
+    )
+
+
+def _patch_text(lines: list[PatchLine]) -> str:
+    return "; ".join(f"{p.id} ({p.severity or '-'}, {p.classification or '-'}) {p.state}" for p in lines)
 
 
 def compliance_rows(report: Report) -> list[dict[str, Any]]:
@@ -59,7 +105,7 @@ def compliance_rows(report: Report) -> list[dict[str, Any]]:
 
 def to_markdown(report: Report) -> str:
     lines = [
-        f"# Patch window `{_md(report.window)}`: {report.status}",
+        f"# {_md(headline(report))}",
         "",
         f"- run `{report.run_id}` on {_md(report.fleet)}",
         f"- {report.operation}, reboot {report.reboot}, snapshot `{report.snapshot_id}`",
@@ -98,12 +144,31 @@ def to_markdown(report: Report) -> str:
             "",
             "## Instances not patched",
             "",
-            "| instance | wave | outcome | detail |",
+            "| instance | wave | outcome | detail | command | output |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for item in sorted(problems, key=lambda i: failures_first(report).index(i)):
+            detail = item.error or item.status_details
+            where = ", ".join(f"{k}: {v}" for k, v in item.output.items())
+            lines.append(
+                f"| {_md(item.instance_id)} | {_md(item.wave)} | {item.outcome.value} | {_md(detail)} | "
+                f"{_md(item.command_id)} | {_md(where)} |"
+            )
+    drill = [i for i in failures_first(report) if i.patches and (i.patches.before or i.patches.after)]
+    if drill:
+        lines += [
+            "",
+            "## Patches by instance (missing or failed before; the same patches after)",
+            "",
+            "| instance | outcome | before | after |",
             "| --- | --- | --- | --- |",
         ]
-        for item in problems:
-            detail = item.error or item.status_details
-            lines.append(f"| {item.instance_id} | {_md(item.wave)} | {item.outcome.value} | {_md(detail)} |")
+        for item in drill:
+            assert item.patches is not None
+            lines.append(
+                f"| {_md(item.instance_id)} | {item.outcome.value} | {_md(_patch_text(item.patches.before))} | "
+                f"{_md(_patch_text(item.patches.after))} |"
+            )
     if report.warnings:
         lines += ["", "## Plan warnings", ""] + [f"- {_md(w)}" for w in report.warnings]
     return "\n".join(lines) + "\n"
@@ -120,6 +185,53 @@ def _bar(counts: dict[str, int]) -> str:
                 f'title="{outcome.value}: {count}"></span>'
             )
     return f'<div class="bar">{"".join(parts)}</div>'
+
+
+# Filters by outcome and wave, offline: inline, no library; without script every row shows.
+FILTER_JS = """
+(function(){
+  var o=document.getElementById('f-outcome'), w=document.getElementById('f-wave');
+  var rows=document.querySelectorAll('#instances tbody tr'), n=document.getElementById('f-count');
+  function apply(){
+    var shown=0;
+    rows.forEach(function(r){
+      var ok=(!o.value||r.dataset.outcome===o.value)&&(!w.value||r.dataset.wave===w.value);
+      r.style.display=ok?'':'none'; if(ok){shown++;}
+    });
+    n.textContent=shown+' of '+rows.length+' instances';
+  }
+  o.addEventListener('change',apply); w.addEventListener('change',apply); apply();
+})();
+"""
+
+
+def _patch_cell(lines: list[PatchLine]) -> str:
+    e = html.escape
+    return "<br>".join(
+        f"{e(p.id)} <small>{e(p.severity or '-')}, {e(p.classification or '-')}</small> {e(p.state)}"
+        for p in lines
+    )
+
+
+def _instance_row(item: InstanceReport, with_patches: bool) -> str:
+    e = html.escape
+    where = "".join(
+        f"<span class='out'>{e(kind)}: "
+        + (f"<a href='{e(value)}'>{e(value)}</a>" if value.startswith("https://") else e(value))
+        + "</span>"
+        for kind, value in item.output.items()
+    )
+    before = _patch_cell(item.patches.before) if item.patches else ""
+    after = _patch_cell(item.patches.after) if item.patches else ""
+    return (
+        f"<tr data-outcome='{e(item.outcome.value)}' data-wave='{e(item.wave)}'>"
+        f"<td>{e(item.instance_id)}</td><td>{e(item.wave)}</td><td>{e(item.platform)}</td>"
+        f"<td>{e(item.patch_group)}</td><td><span class='sw' style='background:{COLOURS[item.outcome]}'></span>"
+        f"{e(item.outcome.value)}</td><td class='wrap'>{e(item.error or item.status_details)}</td>"
+        f"<td>{e(item.command_id)}{where}</td>"
+        + (f"<td class='wrap'>{before}</td><td class='wrap'>{after}</td>" if with_patches else "")
+        + "</tr>"
+    )
 
 
 def to_html(report: Report) -> str:
@@ -153,12 +265,11 @@ def to_html(report: Report) -> str:
         f"<span class='key'><span class='sw' style='background:{c}'></span>{o.value}</span>"
         for o, c in COLOURS.items()
     )
-    rows = "".join(
-        f"<tr><td>{e(i.instance_id)}</td><td>{e(i.wave)}</td><td>{e(i.platform)}</td>"
-        f"<td>{e(i.patch_group)}</td><td><span class='sw' style='background:{COLOURS[i.outcome]}'></span>"
-        f"{e(i.outcome.value)}</td><td>{e(i.error or i.status_details)}</td></tr>"
-        for i in report.instances
-    )
+    with_patches = any(i.patches for i in report.instances)  # columns only when the fleet gave them
+    rows = "".join(_instance_row(i, with_patches) for i in failures_first(report))
+    patch_heads = "<th>patches before</th><th>patches after</th>" if with_patches else ""
+    outcomes = "".join(f"<option>{e(o)}</option>" for o, n in report.totals.items() if n)
+    wave_names = "".join(f"<option>{e(w.name)}</option>" for w in report.waves)
     totals = " · ".join(f"{e(k)} {v}" for k, v in report.totals.items() if v)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -170,9 +281,11 @@ td,th{{border-bottom:1px solid #e0e0e0;padding:.35rem .5rem;text-align:left;vert
 .bar{{display:flex;height:14px;min-width:220px;background:#eee;border-radius:3px;overflow:hidden}}
 .seg{{display:block;height:100%}} .hbar{{display:inline-block;height:12px;margin-right:.4rem;vertical-align:middle}}
 .before{{background:#e57373}} .after{{background:#64b5f6}} .sw{{display:inline-block;width:10px;height:10px;margin-right:4px}}
-td:last-child{{white-space:normal}} .key{{margin-right:1rem;font-size:.85rem}} .st-halted,.st-cut_off,.st-aborted{{color:#c62828;font-weight:bold}}
+td.wrap{{white-space:normal}} .out{{font-size:.8rem;color:#424242;display:block}} .headline{{font-weight:bold}}
+label{{margin-right:1rem}} .key{{margin-right:1rem;font-size:.85rem}} .st-halted,.st-cut_off,.st-aborted{{color:#c62828;font-weight:bold}}
 </style></head><body>
 <h1>Patch window {e(report.window)} <small>{e(report.status)}</small></h1>
+<p class="headline">{e(headline(report))}</p>
 <p>Run {e(report.run_id)} on {e(report.fleet)} · {e(report.operation)}, reboot {e(report.reboot)} ·
 snapshot {e(report.snapshot_id)}<br>{report.started_at:%Y-%m-%d %H:%M:%S} to {report.finished_at:%H:%M:%S} UTC</p>
 <p>{totals}</p>
@@ -181,6 +294,11 @@ snapshot {e(report.snapshot_id)}<br>{report.started_at:%Y-%m-%d %H:%M:%S} to {re
 <h2>Compliance by severity</h2><p>Instances with at least one non-compliant patch of each severity, before (red) and after (blue).</p>
 <table><tr><th>severity</th><th>before</th><th>after</th></tr>{comp}</table>
 <h2>Instances</h2>
-<table><tr><th>instance</th><th>wave</th><th>platform</th><th>patch group</th><th>outcome</th><th>detail</th></tr>{rows}</table>
+<p>Failures first. <label>Outcome <select id="f-outcome"><option value="">all</option>{outcomes}</select></label>
+<label>Wave <select id="f-wave"><option value="">all</option>{wave_names}</select></label>
+<span id="f-count"></span></p>
+<table id="instances"><thead><tr><th>instance</th><th>wave</th><th>platform</th><th>patch group</th><th>outcome</th>
+<th>detail</th><th>command</th>{patch_heads}</tr></thead><tbody>{rows}</tbody></table>
+<script>{FILTER_JS}</script>
 </body></html>
 """

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,23 @@ class WaveReport(BaseModel):
     stop_reason: str = ""
 
 
+class PatchLine(BaseModel):
+    """One patch of one instance as DescribeInstancePatches reports it."""
+
+    id: str = Field(description="KB id or package name")
+    severity: str = ""
+    classification: str = ""
+    state: str = Field(description="MISSING | FAILED | INSTALLED | INSTALLED_PENDING_REBOOT | ...")
+
+
+class PatchesBeforeAfter(BaseModel):
+    """The patches of one instance that were missing or failed before the run, and how each
+    stood after it (installed, still missing, failed)."""
+
+    before: list[PatchLine] = Field(default_factory=list)
+    after: list[PatchLine] = Field(default_factory=list)
+
+
 class InstanceReport(BaseModel):
     instance_id: str
     wave: str
@@ -47,6 +65,12 @@ class InstanceReport(BaseModel):
     command_id: str = ""
     status_details: str = ""
     error: str = ""
+    output: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where the install command's output is: s3 (key prefix), cloudwatch (log "
+        "group/stream), console (link); empty on a simulated fleet without output settings.",
+    )
+    patches: PatchesBeforeAfter | None = None
 
 
 class ComplianceBeforeAfter(BaseModel):
@@ -75,6 +99,11 @@ class Report(BaseModel):
     decisions: list[Decision] = Field(default_factory=list, description="Approvals between waves.")
     retry_of: str = Field(default="", description="The run this one retries, if any.")
     window_config: dict[str, Any] = Field(default_factory=dict, description="The window as it ran.")
+    attempt: int = Field(default=1, description="The flow run's attempt (Prefect Retry keeps the run id).")
+    wall_started_at: dt.datetime | None = Field(
+        default=None, description="When the run really started (wall clock, UTC): names its files."
+    )
+    stop_reason: str = Field(default="", description="Why the window stopped early, if it did.")
 
     model_config = {"populate_by_name": True}
 
@@ -82,9 +111,12 @@ class Report(BaseModel):
         return self.model_dump_json(by_alias=True, indent=2)
 
 
+STOPPED = ("aborted", "halted", "cut_off")
+
+
 def window_status(waves: list[WaveReport]) -> str:
     statuses = {w.status for w in waves}
-    for decisive in ("aborted", "halted", "cut_off"):
+    for decisive in STOPPED:
         if decisive in statuses:
             return decisive
     errors = sum(w.errors for w in waves)
@@ -110,7 +142,13 @@ def build_report(
     decisions: list[Decision] | None = None,
     retry_of: str = "",
     window_config: dict[str, Any] | None = None,
+    attempt: int = 1,
+    wall_started_at: dt.datetime | None = None,
+    output: Callable[[str, str, str], dict[str, str]] | None = None,
+    patches: Mapping[str, PatchesBeforeAfter] | None = None,
 ) -> Report:
+    """``output(command_id, instance_id, platform)`` says where a command's output is; ``patches`` holds
+    the per-instance patch drill-down (only instances with something to show)."""
     planned = {m.instance_id: m for m in plan.members}
     by_wave = {r.name: r for r in results}
     waves: list[WaveReport] = []
@@ -145,6 +183,10 @@ def build_report(
                     command_id=item.command_id,
                     status_details=item.status_details,
                     error=item.error,
+                    output=output(item.command_id, item.instance_id, member.platform)
+                    if output and item.command_id
+                    else {},
+                    patches=(patches or {}).get(item.instance_id),
                 )
             )
     totals = Counter(i.outcome.value for i in instances)
@@ -168,6 +210,16 @@ def build_report(
         decisions=decisions or [],
         retry_of=retry_of,
         window_config=window_config or {},
+        attempt=attempt,
+        wall_started_at=wall_started_at,
+        stop_reason=next(
+            (
+                f"wave {w.name!r} {w.status}: {w.stop_reason}"
+                for w in waves
+                if w.status in STOPPED and w.stop_reason
+            ),
+            "",
+        ),
     )
 
 
@@ -189,4 +241,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def report_stem(report: Report) -> str:
-    return f"{report.window}-{report.started_at.strftime('%Y%m%dT%H%M%SZ')}"
+    """One name per run and attempt, never reused: the window, the real (wall-clock) start and
+    the run id. With a virtual clock every run of a window starts at the same simulated time,
+    so the simulated start alone would make runs overwrite each other."""
+    start = (report.wall_started_at or report.started_at).astimezone(dt.UTC)
+    attempt = f"-attempt{report.attempt}" if report.attempt > 1 else ""
+    return f"{report.window}-{start.strftime('%Y%m%dT%H%M%SZ')}-{report.run_id}{attempt}"

@@ -31,20 +31,51 @@ def load_report(path: Path) -> Report:
         ) from None
 
 
+def check_one_run(report: object, run_id: object, report_name: str, run_id_name: str) -> None:
+    """Exactly one way to name the earlier run, said in the words the user typed."""
+    if report is None and run_id is None:
+        raise ConfigError(
+            "retry",
+            f"{report_name} or {run_id_name}",
+            None,
+            "name the earlier run: its JSON report or its run id",
+        )
+    if report is not None and run_id is not None:
+        raise ConfigError("retry", f"{report_name} and {run_id_name}", None, "give only one of them")
+
+
 def find_report(report_dir: Path, run_id: str) -> Path:
-    """The report of a run, by its flow run id, among the reports in a folder."""
-    for path in sorted(report_dir.glob("*.json"), reverse=True):
+    """The report of exactly one run, by its flow run id, among the reports in a folder.
+
+    A run retried from the Prefect UI keeps its id and writes one report per attempt: the
+    latest attempt is the run's current state, so that one is taken."""
+    found: list[tuple[int, Path]] = []
+    for path in sorted(report_dir.glob(f"*{run_id}*.json")):
         try:
-            if json.loads(path.read_text(encoding="utf-8")).get("run_id") == run_id:
-                return path
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError):
             continue
-    raise ConfigError(str(report_dir), "run_id", run_id, "no report of that run in this folder")
+        if isinstance(data, dict) and data.get("run_id") == run_id:
+            found.append((int(data.get("attempt", 1)), path))
+    if not found:
+        raise ConfigError(
+            "--run-id",
+            "run id",
+            run_id,
+            f"no report of that run in {report_dir} (give --report PATH instead)",
+        )
+    return max(found)[1]
 
 
 def retry_window(report: Report, original: Window) -> Window:
-    """The original window narrowed to what is worth retrying, wave by wave."""
+    """The original window narrowed to what is worth retrying, wave by wave.
+
+    Each retried wave keeps the original wave's error budget and concurrency in absolute
+    numbers: a percentage recomputed on the few instances retried would tolerate fewer errors
+    than the wave did (25% of 1 is 0). The in-run retry (Prefect's Retry) does the same, so
+    both give the same outcome for the same failure."""
     retry = {i.instance_id: i.wave for i in report.instances if i.outcome in RETRYABLE}
+    budgets = {w.name: w for w in report.waves}
     if not retry:
         raise ConfigError(
             "report", "instances", report.run_id, "nothing to retry: no failed or not attempted instance"
@@ -53,7 +84,13 @@ def retry_window(report: Report, original: Window) -> Window:
     for wave in original.waves:
         members = sorted(iid for iid, name in retry.items() if name == wave.name)
         if members:
-            waves.append(wave.model_copy(update={"select": WaveSelector(instance_ids=members)}))
+            update: dict[str, object] = {"select": WaveSelector(instance_ids=members)}
+            earlier = budgets.get(wave.name)
+            if earlier is not None:
+                update.update(
+                    max_errors=str(earlier.max_errors), max_concurrency=str(earlier.max_concurrency)
+                )
+            waves.append(wave.model_copy(update=update))
     data = original.model_dump()
     data.update(
         name=original.name, targets={"instance_ids": sorted(retry)}, waves=[w.model_dump() for w in waves]
