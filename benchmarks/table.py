@@ -1,7 +1,7 @@
 """The README's table from result files: one row per run, stopped windows marked.
 
-    python -m benchmarks.table                         # every results/*.json
-    python -m benchmarks.table aws-default-10000 sim-default-10000
+    python -m benchmarks.table                         # the kept figures: results/reference-*.json
+    python -m benchmarks.table aws-default-10000 sim-default-10000   # this machine's runs
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def row(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     names = argv if argv is not None else sys.argv[1:]
-    paths = [RESULTS / f"{n}.json" for n in names] if names else sorted(RESULTS.glob("*.json"))
+    paths = [RESULTS / f"{n}.json" for n in names] if names else sorted(RESULTS.glob("reference-*.json"))
     results = [json.loads(p.read_text()) for p in paths]
     results.sort(key=lambda r: (r["instances"], r["fleet"], r["preset"]))
     print(HEADER)
