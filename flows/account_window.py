@@ -48,6 +48,7 @@ def account_window(
     logger = get_run_logger()
     report_dir = target_report_dir(report_dir, account, region)  # reports of one window share a name
     book = open_run_store(config).ledger(report_dir, current_run_id())
+    asked = dt.datetime.now(dt.UTC)
     with concurrency(accounts.concurrency_limit, occupy=1, strict=True):
         held = dt.datetime.now(dt.UTC)
         try:
@@ -56,7 +57,9 @@ def account_window(
             report = run_window(handle, spec, report_dir=report_dir, reason=f"account {account} in {region}")
         finally:
             released = dt.datetime.now(dt.UTC)
-            book.append("account_slot", account=account, region=region, held=held, released=released)
+            book.append(
+                "account_slot", account=account, region=region, asked=asked, held=held, released=released
+            )
             book.close()
     if not report.instances:
         return Failed(message=f"account {account} {region}: no managed instance matches window {window}")

@@ -121,12 +121,21 @@ def test_import_from_systems_manager_is_marked_imported_and_counts_once(aws_env,
     settings = HistorySettings(store=StoreSettings(url=f"sqlite:///{tmp_path / 'h.db'}"))
     for _ in range(2):  # the same reports imported twice: one run
         adapter = AwsFleet(AwsClients(boto3.Session(region_name=REGION)), AwsSettings(region=REGION))
-        with Stubber(adapter.clients.ssm) as stub:
+        with Stubber(adapter.clients.ssm) as stub, Stubber(adapter.clients.ec2) as ec2_stub:
             stub_account(stub)
+            ec2_stub.add_response(  # stopped EC2 instances, which Systems Manager does not list
+                "describe_instances",
+                {"Reservations": []},
+                {
+                    "Filters": [{"Name": "instance-state-name", "Values": ["stopped", "stopping"]}],
+                    "MaxResults": 1000,
+                },
+            )
             run = import_from_fleet(
                 adapter, "aws eu-west-1 123456789012", WHEN, settings, settings.store.resolved_url()
             )
             stub.assert_no_pending_responses()
+            ec2_stub.assert_no_pending_responses()
     store = open_store(settings)
     (stored,) = store.runs()
     store.close()
