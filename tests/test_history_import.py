@@ -64,7 +64,7 @@ def stub_account(stub: Stubber) -> None:
                 }
             ]
         },
-        {"InstanceIds": [NODE]},
+        {"InstanceIds": [NODE], "MaxResults": 50},
     )
     stub.add_response(
         "describe_instance_patches",
