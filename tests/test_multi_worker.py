@@ -281,6 +281,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         moto.stop()
 
 
+def flow_run_processes(flow_run_id: object) -> list[int]:
+    """The processes executing this flow run (ours: started by our workers), by their env."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode() in environ.split(b"\0"):
+                found.append(int(entry.name))
+    assert found, f"no process runs flow run {flow_run_id}"
+    return found
+
+
 def run_of(cluster: Cluster, deployment: str, **parameters: object):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -395,7 +410,11 @@ def test_a_worker_killed_mid_wave_and_its_run_resumed_on_the_other_starts_nothin
     wait_for(installing_rest, 420, "the second wave to start installing")
     victim = cluster.ran(run.id)
     assert victim
-    os.killpg(cluster.workers[victim].pid, signal.SIGKILL)  # the worker and its flow run, at once
+    # the machine dies: its worker and the flow run process (Prefect starts it in a session of
+    # its own, so killing the worker's process group alone would leave the run going)
+    for pid in flow_run_processes(run.id):
+        os.kill(pid, signal.SIGKILL)
+    os.killpg(cluster.workers[victim].pid, signal.SIGKILL)
     cluster.workers.pop(victim).wait(timeout=30)
     killed = ledger(cluster, run.id)
     assert not any(e["kind"] == "finished" for e in killed)

@@ -151,11 +151,13 @@ def test_s3_ledger_round_trip_and_two_writers_of_one_run(bucket: str) -> None:
     assert [e["kind"] for e in store.ledger("x", "run-1").entries()] == ["start", "plan", "intents"]
     wave_ledger.close()
     flow_ledger.append("wave_done", wave="w", result={})  # a stale number: takes the next free one
+    flow_ledger.append("finished", status="succeeded")  # the run's last line: stored at once
     entries = store.ledger("x", "run-1").entries()
-    assert [e["kind"] for e in entries] == ["start", "plan", "intents", "send", "outcome", "wave_done"]
+    kinds = ["start", "plan", "intents", "send", "outcome", "wave_done", "finished"]
+    assert [e["kind"] for e in entries] == kinds
     assert entries[0]["started"] == NOW.isoformat()
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
-    assert len(keys) == 5 and all(k.startswith("patchwave/state/runs/run-1/") for k in keys)
+    assert len(keys) == 6 and all(k.startswith("patchwave/state/runs/run-1/") for k in keys)
 
 
 WRITER = """

@@ -32,6 +32,9 @@ from patchwave.state.ledger import DURABLE, LedgerDamaged, decode, encode
 from patchwave.state.store import RunLedger
 
 FLUSH_LINES = 200
+# Lines stored at once besides those that start work: a run's last line (the flow that writes it
+# never closes its ledger, and a file ledger hands every line to the OS at once).
+STORED_AT_ONCE = DURABLE | {"finished"}
 TYPES = {".json": "application/json", ".md": "text/markdown", ".html": "text/html"}
 
 
@@ -68,7 +71,8 @@ class S3Ledger:
     def write(self, records: list[tuple[str, dict[str, Any]]], *, durable: bool = False) -> None:
         """Several lines at once; stored before returning when any of them starts work."""
         self._pending.extend(encode(kind, data) for kind, data in records)
-        if durable or any(kind in DURABLE for kind, _ in records) or len(self._pending) >= FLUSH_LINES:
+        at_once = durable or any(kind in STORED_AT_ONCE for kind, _ in records)
+        if at_once or len(self._pending) >= FLUSH_LINES:
             self.flush()
 
     def flush(self) -> None:
