@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +157,7 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
         FlowRunFilterParentFlowRunId,
     )
     from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.concurrency.sync import concurrency
 
     url, env, tmp_path = server
     org = organization(moto_process)
@@ -216,7 +218,22 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}), get_client(sync_client=True) as client:
             parent_deployment = client.read_deployment_by_name("patch-accounts/test-window")
-            parent = client.create_flow_run_from_deployment(parent_deployment.id)
+            # the test takes both slots of the accounts' limit first, so the canary's children
+            # must wait for them: the limit, not the timing of the machine, is what is exercised
+            with concurrency("patchwave-accounts", occupy=2, strict=True):
+                parent = client.create_flow_run_from_deployment(parent_deployment.id)
+
+                def canary_running():
+                    runs = client.read_flow_runs(
+                        flow_run_filter=FlowRunFilter(
+                            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id])
+                        )
+                    )
+                    return [r for r in runs if r.state is not None and r.state.is_running()]
+
+                blocked = wait_for(canary_running, 180, "the canary's child runs")
+                time.sleep(3)  # well past the step from Running to asking for the slot
+            given_back = dt.datetime.now(dt.UTC)
 
             def finished():
                 run = client.read_flow_run(parent.id)
@@ -249,7 +266,7 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
                 aws_access_key_id=org["key"][0],
                 aws_secret_access_key=org["key"][1],
             )
-            held, asked = [], []
+            held, asked, slot_owner = [], [], []
             for child in children:
                 url = f"s3://patchwave-state/patchwave/state/runs/{child.id}"
                 for entry in S3Ledger(s3, url).entries():
@@ -257,18 +274,15 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
                         since, until = entry["held"], entry["released"]
                         held.append((dt.datetime.fromisoformat(since), dt.datetime.fromisoformat(until)))
                         asked.append(dt.datetime.fromisoformat(entry["asked"]))
+                        slot_owner.append(str(child.id))
             assert len(held) == 6
             assert max_overlap(held) <= 2
-            # so the limit, not chance, kept it at 2: a child asked for a slot while two others
-            # held theirs and got it only after one was given back (or more than 2 ran at once)
-            waited = [
-                (ask, got)
-                for ask, (got, _) in zip(asked, held, strict=True)
-                if sum(1 for since, until in held if since <= ask < until and since != got) >= 2
-                and got >= min(until for since, until in held if since <= ask < until and since != got)
-            ]
-            running = [(c.start_time, c.end_time) for c in children if c.start_time and c.end_time]
-            assert waited or max_overlap(running) > 2, (held, asked, running)
+            # no child held a slot while the test held both, and the blocked ones had asked before
+            assert all(got >= given_back for got, _ in held)
+            blocked_ids = {str(run.id) for run in blocked}
+            assert any(
+                ask < given_back for child, ask in zip(slot_owner, asked, strict=True) if child in blocked_ids
+            ), (asked, given_back)
             canary_end = max(c.end_time for (a, _), c in by_target.items() if a == org["canary"])
             assert all(c.start_time >= canary_end for (a, _), c in by_target.items() if a != org["canary"])
 

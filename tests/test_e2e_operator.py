@@ -118,11 +118,17 @@ def test_operator_view_in_prefect_and_the_browser(tmp_path: Path) -> None:
                 (wave_task,) = [t for t in tasks if t.name.startswith("wave ")]
                 assert wave_task.name == "wave web-and-api" and wave_task.state.is_failed()
                 assert "halted" in wave_task.state.message
-                logs = client.read_logs(
-                    log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[halted.id]))
-                )
-                text = "\n".join(log.message for log in logs)
-                assert "Wave web-and-api starting" in text and "Planning the waves" in text
+
+                def logs_arrived():
+                    # the run's process ships its logs in batches: they may land after its final state
+                    logs = client.read_logs(
+                        log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[halted.id]))
+                    )
+                    text = "\n".join(log.message for log in logs)
+                    return text if "Wave web-and-api starting" in text else None
+
+                text = wait_for(logs_arrived, 60, "the strict run's logs")
+                assert "Planning the waves" in text
                 assert "Traceback" not in text and "unexpected exception" not in text
                 artifacts = client.read_artifacts(
                     artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[halted.id]))

@@ -80,6 +80,7 @@ TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN"
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_no_credential_in_reports_logs_or_artifacts(config, tmp_path: Path, capfd, caplog) -> None:
+    from prefect.logging.handlers import APILogWorker
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -117,6 +118,7 @@ def test_no_credential_in_reports_logs_or_artifacts(config, tmp_path: Path, capf
     assert report.totals["patched"] == 3 and report.totals["failed_install"] == 1
     texts = [p.read_text() for p in tmp_path.rglob("*") if p.is_file()]  # reports and the run ledger
     run_id = state.state_details.flow_run_id
+    APILogWorker.drain_all(timeout=30)  # the logs reach the API before they are read
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
