@@ -44,6 +44,7 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
 
+
 def start_server(port: int, env: dict[str, str], log: Any, log_path: Path) -> subprocess.Popen:
     """`prefect server start` on this port, returned once its health endpoint answers."""
     url = f"http://127.0.0.1:{port}/api"

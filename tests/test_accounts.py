@@ -156,8 +156,8 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
         FlowRunFilter,
         FlowRunFilterParentFlowRunId,
     )
-    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.concurrency.sync import concurrency
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     url, env, tmp_path = server
     org = organization(moto_process)

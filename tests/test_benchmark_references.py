@@ -44,8 +44,12 @@ def test_without_delays_run_command_is_the_ideal_window_without_verification() -
 
 def test_tree_memory_counts_a_child_process() -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
-         "print('ready', flush=True); time.sleep(30)"],
+        [
+            sys.executable,
+            "-c",
+            "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+            "print('ready', flush=True); time.sleep(30)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

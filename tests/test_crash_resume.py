@@ -83,9 +83,9 @@ def test_sigkill_mid_wave_then_resume_starts_nothing_twice(config, tmp_path: Pat
                     for e in entries
                 ):
                     break  # the second wave is installing: kill the orchestrator now
-            assert first.poll() is None, "the run ended before it could be killed: " + (
-                tmp_path / "first.err"
-            ).read_text()[-2000:]
+            assert first.poll() is None, (
+                "the run ended before it could be killed: " + (tmp_path / "first.err").read_text()[-2000:]
+            )
             time.sleep(0.05)
         else:
             raise AssertionError("the run never reached its second wave")

@@ -15,8 +15,6 @@ from tests.prefect_server import BIN, prefect_server, stop, wait_for
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     with prefect_server(tmp_path) as (url, env, _process):

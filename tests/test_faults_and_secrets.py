@@ -80,7 +80,6 @@ TOKEN = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN"
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_no_credential_in_reports_logs_or_artifacts(config, tmp_path: Path, capfd, caplog) -> None:
-    from prefect.logging.handlers import APILogWorker
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -88,6 +87,7 @@ def test_no_credential_in_reports_logs_or_artifacts(config, tmp_path: Path, capf
         LogFilter,
         LogFilterFlowRunId,
     )
+    from prefect.logging.handlers import APILogWorker
 
     hostile = "$(reboot) `id`; <script>alert(1)</script>"
     backing, clock = world(

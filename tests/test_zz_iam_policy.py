@@ -60,8 +60,17 @@ def test_policy_is_least_privilege() -> None:
     documented = "\n".join(
         (Path(__file__).resolve().parent.parent / "patchwave" / "aws" / name).read_text()
         for name in (
-            "ssm.py", "ec2.py", "s3.py", "sns.py", "baselines.py", "fleet.py", "elbv2.py",
-            "dynamodb.py", "s3_state.py", "organizations.py", "members.py",
+            "ssm.py",
+            "ec2.py",
+            "s3.py",
+            "sns.py",
+            "baselines.py",
+            "fleet.py",
+            "elbv2.py",
+            "dynamodb.py",
+            "s3_state.py",
+            "organizations.py",
+            "members.py",
         )
     )
     for pattern in allowed_actions():
