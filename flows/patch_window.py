@@ -29,6 +29,7 @@ from patchwave.compliance.summary import ComplianceReport
 from patchwave.config import Window, load_config
 from patchwave.connect import FleetHandle, open_fleet
 from patchwave.reports.report import Report, build_report
+from patchwave.state import ledger_lock
 from patchwave.state.ledger import (
     check_resumable,
     check_run_id,
@@ -37,6 +38,7 @@ from patchwave.state.ledger import (
     result_from_dict,
     result_to_dict,
 )
+from patchwave.state.run_claim import hold_run
 from patchwave.window.decisions import Decision
 from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import WavePlan, exclude
@@ -94,7 +96,18 @@ def window_start(handle: FleetHandle) -> dt.datetime:
     return now
 
 
-def run_window(
+def run_window(handle: FleetHandle, window: Window, *, report_dir: str, **options: Any) -> Report:
+    """``_run_window`` by this process alone: the run is claimed first (another live process
+    of the same run id refuses it here, before any fleet call) and kept alive until it ends."""
+    run_id = options.get("resume") or current_run_id()
+    try:
+        with hold_run(handle.leases, check_run_id(run_id)):
+            return _run_window(handle, window, report_dir=report_dir, **options)
+    finally:
+        ledger_lock.release_run(run_id)
+
+
+def _run_window(
     handle: FleetHandle,
     window: Window,
     *,

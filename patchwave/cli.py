@@ -181,6 +181,10 @@ def _run_window_cli(
 ) -> None:
     try:
         speed = _speed(speed)
+        if resume is not None:  # first: another live process of this run is refused outright
+            from patchwave.connect import check_run_free
+
+            check_run_free(fleet, _load(config_dir), resume)
         config = _validate_fleet_option(config_dir, fleet)
         config.window(window)
         _check_run_inputs(window, config_dir, report_dir, report_json, resume)

@@ -5,6 +5,7 @@ This module is the one place that knows both adapters; flows call ``open_fleet``
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from patchwave.clock import Clock, WallClock
@@ -52,14 +53,42 @@ def open_fleet(value: str, config: Config, speed: float | None = None) -> FleetH
 
             leases, runs = open_shared(config.aws)
             return FleetHandle(simulated, clock, described, leases=leases, runs=runs)
-        # a simulated fleet lives in this process: so do the leases of its instances
-        return FleetHandle(simulated, clock, described, leases=_SIM_LEASES)
+        return FleetHandle(simulated, clock, described, leases=sim_leases())
     from patchwave.aws import open_aws
     from patchwave.aws.shared import open_shared
 
     aws_fleet, notifier, who = open_aws(config.aws)
     leases, runs = open_shared(config.aws, aws_fleet.clients)
     return FleetHandle(aws_fleet, WallClock(), who, notifier, leases, runs)
+
+
+def sim_leases() -> Leases:
+    """A simulated fleet's leases live in this process, unless ``$PATCHWAVE_LEASES`` names a
+    lease file (processes on this machine then share it, as runs on a real fleet do)."""
+    if os.environ.get("PATCHWAVE_LEASES"):
+        from patchwave.state.sqlite_leases import SqliteLeases
+
+        return SqliteLeases()
+    return _SIM_LEASES
+
+
+def open_leases(value: str, config: Config) -> Leases:
+    """The lease store a run with this ``--fleet`` uses, without opening the fleet: the
+    shared one config/aws.yaml names, else SQLite on this machine (simulated: ``sim_leases``)."""
+    kind, _ = parse_fleet_option(value)
+    if kind == "sim" and not (config.aws.shared.leases_table or config.aws.shared.bucket):
+        return sim_leases()
+    from patchwave.aws.shared import open_shared
+
+    return open_shared(config.aws)[0]
+
+
+def check_run_free(value: str, config: Config, run_id: str) -> None:
+    """Refuse (RunInUse, or ConfigError for a bad id) a run id another live process holds."""
+    from patchwave.state.ledger import check_run_id
+    from patchwave.state.run_claim import check_run_free as check_free
+
+    check_free(open_leases(value, config), check_run_id(run_id))
 
 
 def open_run_store(config: Config) -> RunStore:

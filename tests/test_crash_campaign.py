@@ -27,6 +27,7 @@ from tests.crash_campaign import (
     outcomes,
     scenarios,
 )
+from tests.live_holder import resume_of_a_live_run
 
 __all__ = ["api_url", "baselines"]  # fixtures
 
@@ -127,3 +128,12 @@ def test_crash_at_every_step(
         run, code, killed_after = crash_and_resume(tmp_path, scenario, baselines, api_url, kills)
         judge(clean, clean_code, run, code, killed_after, scenario)
     print(f"{scenario.name}: {len(steps)} steps, {len(cases)} crash cases")
+
+
+def test_resume_of_a_live_run_is_refused_until_its_holder_is_stale(
+    tmp_path: Path, baselines: dict[str, Any], api_url: str
+) -> None:
+    """A resume while the run's process lives: refused; after SIGKILL, refused until the
+    holder's heartbeat is stale, then taken over; no instance installed twice
+    (tests/live_holder.py; here to share this module's Prefect server)."""
+    resume_of_a_live_run(tmp_path, baselines, api_url)

@@ -11,13 +11,16 @@ outcomes) are buffered and written with the next such line, at close, or every `
 what a killed worker lost of them is found again on resume from the intents, as with the file
 ledger. Every object is written with
 ``If-None-Match: *`` (never overwrites: two writers of one run, the flow and its wave task, take
-the next free number) and a SHA-256 checksum S3 verifies. An object is all or nothing in S3, so
+the next free number) and a SHA-256 checksum S3 verifies. Each object records its writer's
+holder token (metadata ``holder``): a number taken by *another process* of the same run is
+refused (``LedgerInUse``), never interleaved (the run claim refuses such a process first).
+An object is all or nothing in S3, so
 a torn line cannot exist: a line whose checksum fails was altered, and is refused
 (``LedgerDamaged``), as a damaged middle line of a file ledger is.
 
 Reports go to ``PREFIX/reports/RUN_ID/`` (``retry --run-id`` on any worker fetches them).
 
-Calls: ``s3:PutObject``, ``s3:GetObject``, ``s3:ListBucket`` (ListObjectsV2).
+Calls: ``s3:PutObject``, ``s3:GetObject`` (GetObject, HeadObject), ``s3:ListBucket`` (ListObjectsV2).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from patchwave.reports.report import write_atomic
+from patchwave.state.holder import holder_token
 from patchwave.state.ledger import DURABLE, LedgerDamaged, decode, encode
+from patchwave.state.ledger_lock import LedgerInUse
 from patchwave.state.store import RunLedger
 
 FLUSH_LINES = 200
@@ -90,14 +95,26 @@ class S3Ledger:
                     ContentType="application/x-ndjson",
                     IfNoneMatch="*",
                     ChecksumAlgorithm="SHA256",
+                    Metadata={"holder": holder_token()},
                 )
                 break
             except ClientError as exc:
                 if not _conflict(exc):
                     raise
-                number += 1  # another writer of this run took that number: the next one
+                self._check_same_process(f"{self.prefix}/{number:08d}.jsonl")
+                number += 1  # another writer of this run in this process took it: the next one
         self._next = number + 1
         self._pending = []
+
+    def _check_same_process(self, key: str) -> None:
+        """The object that took our number was written by this process (the flow and its wave
+        task), else another process writes this run: refused (LedgerInUse), never interleaved."""
+        other = self.s3.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}).get("holder", "")
+        if other and other != holder_token():
+            raise LedgerInUse(
+                f"ledger {self.path} is being written by another process ({other}); "
+                "one process at a time may run a run"
+            )
 
     def _first_free(self) -> int:
         keys = self._keys()

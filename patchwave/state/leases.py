@@ -10,6 +10,11 @@ runner does so at least every ``stale_after / 3``); a holder whose heartbeat is 
 leases are free. A lease also ends at its ``until`` (the longest an operation can take), so a
 holder that keeps beating but never finishes cannot block the fleet forever either.
 
+A run itself is claimed too, by one process (``patchwave.state.run_claim``): the claim
+carries the process's holder token (``patchwave.state.holder``) and a real-time heartbeat, so a
+second process of the same run id is refused while the first lives. Instance leases record the
+holder token of the process that took them (shown by ``patchwave leases list``).
+
 ``Leases`` is the port; ``MemoryLeases`` serves runs in one process, ``SqliteLeases``
 (``patchwave.state.sqlite_leases``) runs in several processes on one machine.
 """
@@ -22,6 +27,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from patchwave.state.holder import RunHolder
 
 DEFAULT_STALE_MINUTES = 15.0
 
@@ -46,6 +53,7 @@ class Holder:
     instances: int
     heartbeat: dt.datetime
     until: dt.datetime
+    holder: str = ""  # the holder token of the process that took them
 
     def age(self, now: dt.datetime) -> dt.timedelta:
         return now - self.heartbeat
@@ -71,12 +79,29 @@ class Leases(Protocol):
         """Who holds each of these instances now (live leases only)."""
         ...
 
+    # one process per run (patchwave.state.run_claim); ``now`` is wall-clock time here
+    def claim_run(self, run_id: str, holder: str, now: dt.datetime) -> RunHolder | None:
+        """Take the run for ``holder`` unless another holder's heartbeat is fresh; returns
+        None when taken, else that live holder."""
+        ...
+
+    def beat_run(self, run_id: str, holder: str, now: dt.datetime) -> bool:
+        """The holder is alive; False when the run is no longer its own (taken over)."""
+        ...
+
+    def release_claim(self, run_id: str, holder: str) -> None: ...
+
+    def run_holder(self, run_id: str) -> RunHolder | None:
+        """Who claims the run (alive or not), None when nobody does."""
+        ...
+
 
 class MemoryLeases:
     def __init__(self, stale_after: dt.timedelta | None = None) -> None:
         self.stale_after = stale_after or stale_after_default()
         self._held: dict[str, tuple[str, dt.datetime]] = {}
         self._beats: dict[str, dt.datetime] = {}
+        self._runs: dict[str, RunHolder] = {}
         self._lock = threading.Lock()
 
     def _live(self, holder: tuple[str, dt.datetime], now: dt.datetime) -> bool:
@@ -114,3 +139,29 @@ class MemoryLeases:
             for iid in instance_ids:
                 if self._held.get(iid, ("", None))[0] == run_id:
                     del self._held[iid]
+
+    # one process per run
+    def claim_run(self, run_id: str, holder: str, now: dt.datetime) -> RunHolder | None:
+        with self._lock:
+            held = self._runs.get(run_id)
+            if held is not None and held.holder != holder and held.live(now, self.stale_after):
+                return held
+            self._runs[run_id] = RunHolder(run_id, holder, now)
+            return None
+
+    def beat_run(self, run_id: str, holder: str, now: dt.datetime) -> bool:
+        with self._lock:
+            held = self._runs.get(run_id)
+            if held is None or held.holder != holder:
+                return False
+            self._runs[run_id] = RunHolder(run_id, holder, max(now, held.heartbeat))
+            return True
+
+    def release_claim(self, run_id: str, holder: str) -> None:
+        with self._lock:
+            if run_id in self._runs and self._runs[run_id].holder == holder:
+                del self._runs[run_id]
+
+    def run_holder(self, run_id: str) -> RunHolder | None:
+        with self._lock:
+            return self._runs.get(run_id)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from patchwave.errors import ConfigError, PatchwaveError
+from patchwave.state import ledger_lock
 from patchwave.window.outcomes import Outcome
 from patchwave.window.planning import Plan, PlannedInstance, WavePlan
 from patchwave.window.runner import InstanceResult, WaveResult
@@ -96,6 +97,7 @@ class Ledger:
             if not self._checked:
                 self.entries()  # repairs a torn tail before anything is appended
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            ledger_lock.claim(self.path)  # one writing process per ledger
             self._handle = self.path.open("ab")
         self._handle.write(b"".join(encode(kind, data) for kind, data in records))
         self._handle.flush()
@@ -139,6 +141,7 @@ class Ledger:
             found.append(entry)
             good_end = end
         if first_bad is not None:
+            ledger_lock.claim(self.path)  # never cut the tail another process is writing
             self._set_aside(data, good_end, first_bad)
         self._checked = True
         return found

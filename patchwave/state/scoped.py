@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from patchwave.state.holder import RunHolder
 from patchwave.state.leases import Leases
 
 
@@ -35,3 +36,16 @@ class ScopedLeases:
 
     def holders(self, instance_ids: Sequence[str], now: dt.datetime) -> dict[str, str]:
         return self._back(self.inner.holders(self._keys(instance_ids), now))
+
+    # a run is one process's whatever its account-region: claims are not scoped
+    def claim_run(self, run_id: str, holder: str, now: dt.datetime) -> RunHolder | None:
+        return self.inner.claim_run(run_id, holder, now)
+
+    def beat_run(self, run_id: str, holder: str, now: dt.datetime) -> bool:
+        return self.inner.beat_run(run_id, holder, now)
+
+    def release_claim(self, run_id: str, holder: str) -> None:
+        self.inner.release_claim(run_id, holder)
+
+    def run_holder(self, run_id: str) -> RunHolder | None:
+        return self.inner.run_holder(run_id)
