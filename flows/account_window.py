@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
 from prefect.states import Failed, State
 
+from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET, current_run_id, final_state, run_window
 from patchwave.config import load_config
 from patchwave.connect import open_member_fleet, open_run_store
@@ -64,3 +65,6 @@ def account_window(
     if not report.instances:
         return Failed(message=f"account {account} {region}: no managed instance matches window {window}")
     return final_state(report)
+
+
+checked(account_window)  # deployment parameters: one line, before anything starts

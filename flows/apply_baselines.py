@@ -10,6 +10,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed, State
 
+from flows.parameters import checked
 from patchwave.aws.baselines import BaselineCallFailed
 from patchwave.aws.session import AwsClients, check_credentials, make_session
 from patchwave.config import load_config
@@ -56,3 +57,6 @@ def apply_baselines(config_dir: str = "config", apply: bool = False) -> State:
     clients = AwsClients(make_session(config.aws))
     check_credentials(clients)
     return sync_baselines(clients, config.baselines, apply)
+
+
+checked(apply_baselines)  # deployment parameters: one line, before anything starts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET
 from flows.scan_fleet import scan_fleet
 
@@ -22,3 +23,6 @@ def compliance_scan(
 ) -> dict[str, object]:
     """Scan every managed instance and record what each reports (the scan flow's body, in this run)."""
     return scan_fleet.fn(config_dir=config_dir, fleet=fleet, timeout_minutes=timeout_minutes, speed=speed)
+
+
+checked(compliance_scan)  # deployment parameters: one line, before anything starts

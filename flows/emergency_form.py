@@ -13,6 +13,7 @@ from prefect.states import State
 from pydantic import BaseModel, Field, model_validator
 
 from flows.emergency_patch import emergency_patch
+from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET
 from flows.run_names import emergency_run_name
 from patchwave.window.emergency import EmergencyRequest
@@ -56,3 +57,6 @@ def emergency_form(
     """Patch the named instances now, canary first unless told otherwise (the UI's form; the
     deployment fixes and hides everything after ``request``)."""
     return emergency_patch.fn(request.to_request(), config_dir, fleet, report_dir, speed)
+
+
+checked(emergency_form)  # deployment parameters: one line, before anything starts

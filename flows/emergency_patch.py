@@ -6,6 +6,7 @@ from prefect import flow
 from prefect.states import Failed, State
 
 from flows.history_hook import record_window_history
+from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from patchwave.config import load_config
 from patchwave.connect import open_fleet
@@ -30,3 +31,6 @@ def emergency_patch(
         # an emergency that patches nothing must not look like one that succeeded
         return Failed(message="emergency: the targets match no managed instance; nothing was patched")
     return final_state(report)
+
+
+checked(emergency_patch)  # deployment parameters: one line, before anything starts

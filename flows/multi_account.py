@@ -30,6 +30,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.states import Completed, Failed, State
 
 from flows.account_window import target_report_dir
+from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET
 from patchwave.config import load_config
 from patchwave.connect import open_run_store
@@ -193,3 +194,6 @@ def publish_accounts_report(report: AccountsReport, config_dir: str, report_dir:
         description=f"Window {report.window} over accounts: {report.status}",
     )
     return {**files, **links}
+
+
+checked(patch_accounts)  # deployment parameters: one line, before anything starts

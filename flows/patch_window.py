@@ -21,6 +21,7 @@ from flows.history_hook import record_window_history
 from flows.offline import Orchestration
 from flows.opaque import opaque
 from flows.output import output_locator
+from flows.parameters import checked
 from flows.run_names import window_run_name
 from flows.states import final_state, install_quiet_stops
 from patchwave import events
@@ -362,5 +363,7 @@ def patch_window(
     record_window_history(handle, report, config_dir, "window")
     return final_state(report)
 
+
+checked(patch_window)  # deployment parameters: one line, before anything starts
 
 __all__ = ["DEFAULT_FLEET", "final_state", "patch_window", "run_window"]

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from flows.history_hook import record_window_history
+from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
 from flows.run_names import retry_run_name
 from patchwave.config import Window, load_config
@@ -57,3 +58,6 @@ def retry_failed(
     )
     record_window_history(handle, result, config_dir, "retry")
     return final_state(result)
+
+
+checked(retry_failed)  # deployment parameters: one line, before anything starts

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 
 from flows.history_hook import record_scan_history
 from flows.opaque import opaque
+from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET, current_run_id
 from patchwave import events
 from patchwave.config import load_config
@@ -51,3 +52,6 @@ def scan_fleet(
     record_scan_history(handle, chosen, current_run_id(), window or "fleet", config_dir, assessment.report)
     events.publish(events.Finished("compliance", assessment.report, {}))
     return assessment.report.model_dump()
+
+
+checked(scan_fleet)  # deployment parameters: one line, before anything starts

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import sys
 from enum import StrEnum
@@ -95,9 +94,9 @@ def _parse_tags(values: list[str]) -> dict[str, list[str]]:
 
 
 def _speed(value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and 0 <= value <= 1_000_000):
-        raise ConfigError("--speed", "speed", value, "must be between 0 and 1000000")
-    return value
+    from patchwave.config.parameters import check_speed
+
+    return check_speed(value, "--speed")
 
 
 def _load(config_dir: Path) -> Any:

@@ -175,12 +175,10 @@ def peek(path: Path) -> list[dict[str, Any]]:
     return found
 
 
-def check_run_id(run_id: str) -> str:
+def check_run_id(run_id: str, source: str = "--resume", field: str = "run") -> str:
     """A run id names a ledger file: letters, digits, '-' and '_' only (never a path)."""
     if not RUN_ID.match(run_id):
-        raise ConfigError(
-            "--resume", "run", run_id, "expected a run id (letters, digits, '-', '_'), not a path"
-        )
+        raise ConfigError(source, field, run_id, "expected a run id (letters, digits, '-', '_'), not a path")
     return run_id
 
 
