@@ -1,7 +1,7 @@
 """Values a person types as flow parameters (the Prefect UI's run form, ``run_deployment``),
 checked the way the CLI checks its options, before anything is built: each refusal is one
 ``ConfigError`` naming the parameter and its value, never a traceback, never a fleet call,
-never a file written (a report folder is checked with ``os.access``, not by writing in it).
+never a file written (the report folder, checked by writing a probe, is checked last).
 
 Prefect's own validation (types, coercion) runs first (``flows.parameters``); these are the
 checks of what the types let through: a speed that is NaN, a run id that is a path, a fleet
@@ -11,7 +11,6 @@ spec that is /dev/zero, a report folder under /proc, a tag key that is a near mi
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -32,22 +31,15 @@ def check_speed(value: float | None, source: str = SOURCE, field: str = "speed")
     return value
 
 
-def _output_folder(value: str, field: str) -> None:
-    """A folder reports can be written in: existing and writable, or creatable (its nearest
-    existing ancestor a writable folder). Nothing is created or written here."""
-    path = Path(value) if value else Path(".")
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(SOURCE, field, value, f"{probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(SOURCE, field, value, f"{probe} is not writable")
+def _writable(value: str, field: str) -> None:
+    """A folder reports can be written in: checked as the CLI checks it (created when
+    missing, a probe file written and removed), so it is checked last, once every other
+    parameter is good: a refused run creates nothing."""
+    from patchwave.state.ledger import check_writable
 
-
-def _report_json(value: str | None) -> None:
-    if value is not None:
-        _output_folder(str(Path(value).parent), "report_json")
+    if not value.isprintable():  # a NUL or a control character: no folder is named so
+        raise ConfigError(SOURCE, field, value, "not a usable path")
+    check_writable(value, field)
 
 
 def _timeout(value: int) -> None:
@@ -105,8 +97,6 @@ def _report(value: str | None) -> None:
 
 CHECKS: dict[str, Callable[[Any], object]] = {
     "speed": check_speed,
-    "report_dir": lambda value: _output_folder(value, "report_dir"),
-    "report_json": _report_json,
     "timeout_minutes": _timeout,
     "tags": _tags,
     "resume": _run_id("resume"),
@@ -125,11 +115,13 @@ def _checked(name: str, value: Any, check: Callable[[Any], Any]) -> Any:
     try:
         return check(value)
     except ConfigError as exc:
+        if exc.source == SOURCE:
+            raise
         if exc.source.startswith("--"):  # said in the CLI's words: say it in the parameter's
-            raise ConfigError(SOURCE, name, exc.value, exc.reason) from None
-        raise
-    except PatchwaveError:
-        raise
+            raise ConfigError(SOURCE, name, value, exc.reason) from None
+        raise ConfigError(SOURCE, name, value, str(exc)) from None  # a file's error, file named
+    except PatchwaveError as exc:
+        raise ConfigError(SOURCE, name, value, str(exc)) from None
     except (ValueError, OSError, TypeError) as exc:  # a path with a NUL, a name too long, ...
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise ConfigError(SOURCE, name, value, reason) from None
@@ -147,3 +139,8 @@ def check_parameters(values: dict[str, Any]) -> None:
     for name, value in values.items():
         if name in CHECKS:
             _checked(name, value, CHECKS[name])
+    if values.get("report_dir") is not None:  # last: the one check that creates a folder
+        _checked("report_dir", values["report_dir"], lambda v: _writable(v, "report_dir"))
+    if values.get("report_json") is not None:
+        folder = str(Path(values["report_json"]).parent)
+        _checked("report_json", values["report_json"], lambda v: _writable(folder, "report_json"))
