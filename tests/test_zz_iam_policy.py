@@ -15,7 +15,11 @@ POLICY = json.loads((Path(__file__).resolve().parent.parent / "config" / "iam-po
 # Calls that need no IAM permission.
 UNCONDITIONAL = {"sts:GetCallerIdentity"}
 # Operations authorised by an IAM action of another name.
-IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket", "s3:HeadBucket": "s3:ListBucket"}
+IAM_ACTION = {
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:HeadObject": "s3:GetObject",
+}
 
 
 def allowed_actions() -> list[str]:
