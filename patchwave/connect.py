@@ -87,8 +87,17 @@ def check_run_free(value: str, config: Config, run_id: str) -> None:
     """Refuse (RunInUse, or ConfigError for a bad id) a run id another live process holds."""
     from patchwave.state.ledger import check_run_id
     from patchwave.state.run_claim import check_run_free as check_free
+    from patchwave.state.sqlite_leases import default_path
 
-    check_free(open_leases(value, config), check_run_id(run_id))
+    check_run_id(run_id)
+    kind, _ = parse_fleet_option(value)
+    shared = config.aws.shared
+    if not shared.leases_table:  # nothing is created to find nothing
+        if kind == "sim" and not shared.bucket and not os.environ.get("PATCHWAVE_LEASES"):
+            return  # in-process leases: no other process's claim can be seen (nor exist)
+        if not default_path().exists():
+            return  # no lease file yet: nobody claims anything
+    check_free(open_leases(value, config), run_id)
 
 
 def open_run_store(config: Config) -> RunStore:

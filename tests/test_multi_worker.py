@@ -419,6 +419,18 @@ def test_a_worker_killed_mid_wave_and_its_run_resumed_on_the_other_starts_nothin
     killed = ledger(cluster, run.id)
     assert not any(e["kind"] == "finished" for e in killed)
 
+    # the dead run's claim is fresh (its heartbeat is minutes from stale): a resume is refused,
+    # in one line, until its holder is stale or an operator frees it
+    refused = final(cluster, run_of(cluster, "patch-window/long", resume=str(run.id)).id)
+    assert refused.state.is_failed() and "\n" not in (refused.state.message or "")
+    assert f"run {run.id} is held by a live process" in (refused.state.message or "")
+    released = subprocess.run(
+        [str(BIN / "patchwave"), "leases", "release", "--run", str(run.id), "--yes", "--config",
+         str(cluster.tmp / "config")],
+        env=cluster.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert released.returncode == 0 and "released" in released.stdout, released.stdout + released.stderr
+
     resumed = run_of(
         cluster, "patch-window/long", resume=str(run.id), report_dir=str(cluster.tmp / "r-long-2")
     )
