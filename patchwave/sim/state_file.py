@@ -8,13 +8,12 @@ SIGKILL), so a run that died never blocks the next one.
 
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
 
 from patchwave.errors import FleetUnavailable
+from patchwave.state import file_lock
 
-_held: dict[Path, int] = {}  # state file -> descriptor of its lock file, in this process
+_held = file_lock.Held()  # state files this process drives
 
 
 def lock_path(state_file: Path) -> Path:
@@ -25,22 +24,14 @@ def claim(state_file: Path) -> None:
     """Make this process the state file's one writer, or raise FleetUnavailable naming the
     process that is."""
     key = state_file.resolve()
-    if key in _held:
-        return
-    key.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(key), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise FleetUnavailable(
-            f"simulator state file {state_file} is in use by another process (pid {holder}); "
+    _held.claim(
+        key,
+        lock_path(key),
+        lambda pid: FleetUnavailable(
+            f"simulator state file {state_file} is in use by another process (pid {pid}); "
             "one run at a time may drive a simulated fleet"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    _held[key] = fd
+        ),
+    )
 
 
 def check_free(state_file: Path) -> None:
@@ -53,6 +44,4 @@ def check_free(state_file: Path) -> None:
 
 def release(state_file: Path) -> None:
     """Give the state file up (tests that hand it to a child process)."""
-    fd = _held.pop(state_file.resolve(), None)
-    if fd is not None:
-        os.close(fd)
+    _held.release(state_file.resolve())

@@ -9,15 +9,12 @@ run never blocks its resume; within a process, the flow and its tasks share it.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
 from pathlib import Path
 
 from patchwave.errors import PatchwaveError
+from patchwave.state import file_lock
 
-_held: dict[Path, int] = {}  # ledger -> descriptor of its lock file, in this process
-_lock = threading.Lock()
+_held = file_lock.Held()  # ledgers this process writes
 
 
 class LedgerInUse(PatchwaveError):
@@ -31,27 +28,17 @@ def lock_path(ledger: Path) -> Path:
 def claim(ledger: Path) -> None:
     """Make this process the ledger's one writer, or raise LedgerInUse naming the one that is."""
     key = ledger.resolve()
-    with _lock:
-        if key in _held:
-            return
-        key.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path(key), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise LedgerInUse(
-                f"ledger {ledger} is being written by another process (pid {holder}); "
-                "one process at a time may run a run"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        _held[key] = fd
+    _held.claim(
+        key,
+        lock_path(key),
+        lambda pid: LedgerInUse(
+            f"ledger {ledger} is being written by another process (pid {pid}); "
+            "one process at a time may run a run"
+        ),
+    )
 
 
 def release_run(run_id: str) -> None:
     """Give up this process's locks on the ledgers of a run (the run ended here)."""
-    with _lock:
-        for key in [k for k in _held if k.name == f"{run_id}.jsonl"]:
-            os.close(_held.pop(key))
+    for key in [k for k in _held.paths() if k.name == f"{run_id}.jsonl"]:
+        _held.release(key)
