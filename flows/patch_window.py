@@ -80,6 +80,10 @@ def settings_for(
         overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
         attempt=attempt,
         undelivered_are_errors=window.count_undelivered_as_errors,
+        verify_batch_wait=dt.timedelta(seconds=window.pacing.verify_batch_seconds),
+        reboot_grace=dt.timedelta(seconds=window.pacing.reboot_grace_seconds),
+        min_poll_seconds=window.pacing.min_poll_seconds,
+        max_poll_seconds=window.pacing.max_poll_seconds,
     )
 
 

@@ -54,8 +54,6 @@ from patchwave.window.polling import PollPolicy
 from patchwave.window.ratecontrol import RateControl
 from patchwave.window.ratespec import concurrency_for
 
-REBOOT_GRACE = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
-VERIFY_BATCH_WAIT = dt.timedelta(seconds=60)  # how long finished installs wait to share a Scan
 STALE_RECHECK = dt.timedelta(seconds=60)  # how often a stale patch state is read again
 REBOOT_ISOLATION_ROUNDS = 3
 
@@ -76,6 +74,10 @@ class WaveSettings:
     overlap_wait: dt.timedelta = dt.timedelta(minutes=30)  # for instances another run holds
     attempt: int = 1  # the flow run's attempt (Prefect retries keep the run, count attempts)
     undelivered_are_errors: bool = False  # Undeliverable, AccessDenied... count toward max_errors
+    verify_batch_wait: dt.timedelta = dt.timedelta(seconds=60)  # finished installs wait to share a Scan
+    reboot_grace: dt.timedelta = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
+    min_poll_seconds: float = 5.0  # the poll policy's bounds
+    max_poll_seconds: float = 60.0
 
 
 @dataclass
@@ -160,7 +162,7 @@ class WaveRunner:
         self.wave = wave
         self.settings = settings
         self.on_progress = on_progress
-        self.policy = policy or PollPolicy()
+        self.policy = policy or PollPolicy(settings.min_poll_seconds, settings.max_poll_seconds)
         self.rate = RateControl(wave.max_concurrency, wave.max_errors)
         controlled = settings.reboot == "controlled"
         self.tracker = CommandTracker(
@@ -377,10 +379,10 @@ class WaveRunner:
         if deadline is not None:
             moments.append(deadline)
         if self.verifying.since is not None:
-            moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
-        if self.rebooting:  # the first look after the grace, then every REBOOT_GRACE (not every second)
-            graces = [since + REBOOT_GRACE for since in self.rebooting.values()]
-            moments.append(min([g for g in graces if g > now] or [now + REBOOT_GRACE]))
+            moments.append(self.verifying.since + self.settings.verify_batch_wait)
+        if self.rebooting:  # the first look after the grace, then every grace (not every second)
+            graces = [since + self.settings.reboot_grace for since in self.rebooting.values()]
+            moments.append(min([g for g in graces if g > now] or [now + self.settings.reboot_grace]))
         if self.leased:  # a holder sleeping past its staleness would look dead
             moments.append(now + self.leases.stale_after / 3)
         if self.awaiting and self.next_state_check is not None:
@@ -523,7 +525,7 @@ class WaveRunner:
         if not pending.ids or pending.since is None:
             return
         installs_running = self.tracker.slots_in_use("Install") > 0 or self.rebooting or self.queue
-        due = self.clock.now() >= pending.since + VERIFY_BATCH_WAIT
+        due = self.clock.now() >= pending.since + self.settings.verify_batch_wait
         if len(pending.ids) < 50 and installs_running and not due:
             return
         ids, self.verifying = pending.ids, _Verifying()
@@ -785,7 +787,7 @@ class WaveRunner:
         """A rebooting instance is back only with proof: a ping after the reboot request, or
         ConnectionLost seen then Online. PingStatus Online alone proves nothing: it lags."""
         now = self.clock.now()
-        due = [iid for iid, since in self.rebooting.items() if now >= since + REBOOT_GRACE]
+        due = [iid for iid, since in self.rebooting.items() if now >= since + self.settings.reboot_grace]
         if not due:
             return
         ping = self.fleet.ping_info(due)
