@@ -40,6 +40,7 @@ from patchwave.state.ledger import (
 from patchwave.window.decisions import Decision
 from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import WavePlan, exclude
+from patchwave.window.snapshots import policy_for
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
@@ -80,6 +81,7 @@ def settings_for(
         overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
         attempt=attempt,
         undelivered_are_errors=window.count_undelivered_as_errors,
+        snapshots=policy_for(window.name, window.snapshot),
     )
 
 

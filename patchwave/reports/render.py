@@ -10,6 +10,7 @@ import html
 from typing import Any
 
 from patchwave.config.baselines import COMPLIANCE_LEVELS
+from patchwave.reports.rollback_section import snapshot_markdown
 from patchwave.reports.report import InstanceReport, PatchLine, Report
 from patchwave.window.outcomes import ERRORS, Outcome
 
@@ -169,6 +170,7 @@ def to_markdown(report: Report) -> str:
                 f"| {_md(item.instance_id)} | {item.outcome.value} | {_md(_patch_text(item.patches.before))} | "
                 f"{_md(_patch_text(item.patches.after))} |"
             )
+    lines += snapshot_markdown([(i.instance_id, i.snapshots) for i in report.instances], report.rollbacks)
     if report.warnings:
         lines += ["", "## Plan warnings", ""] + [f"- {_md(w)}" for w in report.warnings]
     return "\n".join(lines) + "\n"
