@@ -22,6 +22,7 @@ from rich.console import Console
 from patchwave.cli_help import flags_without_type_label
 from patchwave.cli_history import history_app
 from patchwave.cli_leases import leases_app
+from patchwave.cli_rollback import rollback_command, snapshots_app
 from patchwave.errors import ConfigError, PatchwaveError
 
 flags_without_type_label()
@@ -36,6 +37,8 @@ baselines_app = typer.Typer(help="Patch baselines as code.", no_args_is_help=Tru
 app.add_typer(baselines_app, name="baselines")
 app.add_typer(leases_app, name="leases")
 app.add_typer(history_app, name="history")
+app.add_typer(snapshots_app, name="snapshots")
+app.command("rollback")(rollback_command)
 
 console = Console()
 err = Console(stderr=True)

@@ -155,3 +155,17 @@ class SnapshotStage:
     def take_failed(self) -> dict[str, str]:
         failed, self.failed = self.failed, {}
         return failed
+
+
+def expired(snapshots: Sequence[VolumeSnapshot], today: dt.date) -> list[VolumeSnapshot]:
+    """The snapshots past their delete-after date (the day after it, in UTC). A tag that does
+    not read as a date is never taken as expired: pruning deletes only what it can prove."""
+    found: list[VolumeSnapshot] = []
+    for snapshot in snapshots:
+        try:
+            after = dt.date.fromisoformat(snapshot.tags.get(TAG_DELETE_AFTER, ""))
+        except ValueError:
+            continue
+        if today > after:
+            found.append(snapshot)
+    return found
