@@ -415,15 +415,17 @@ def plan(
     if output_json:
         from patchwave.reports.plan_output import plan_json
 
-        sys.stdout.write(plan_json(result, len(targets)) + "\n")
+        sys.stdout.write(plan_json(result, len(targets), spec.snapshot) + "\n")
         return
-    from patchwave.reports.plan_output import wide_console
+    from patchwave.reports.plan_output import snapshot_lines, wide_console
 
     table = plan_table(result)
     out = wide_console(table)  # instance ids whole, whatever the terminal's width or a pipe
     out.print(table)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {safe(warning)}")
+    for line in snapshot_lines(result, spec.snapshot):
+        out.print(safe(line))
     to_install = sum(len(w.install_ids) for w in result.waves)
     out.print(
         f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "

@@ -71,6 +71,7 @@ def test_policy_is_least_privilege() -> None:
             "s3_state.py",
             "organizations.py",
             "members.py",
+            "ebs.py",
         )
     )
     for pattern in allowed_actions():

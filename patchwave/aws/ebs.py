@@ -30,6 +30,7 @@ from patchwave.fleet import RootVolumeRefused, RootVolumeTask, SnapshotsStarted,
 TAG_RUN = "patchwave:run-id"
 TAG_INSTANCE = "patchwave:instance-id"
 TAG_DELETE_AFTER = "patchwave:delete-after"
+ON_PREMISES = "an on-premises node has no EBS volumes to snapshot"
 
 
 def _tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -57,10 +58,13 @@ def _snapshot(item: dict[str, Any], instance_id: str, root_volume: str = "") -> 
 def create_snapshots(ec2: Any, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
     """Snapshot every EBS volume of each instance, tagged; instances EC2 no longer knows, or
     without an EBS root volume, or whose request fails, are refused (with the error)."""
-    described = describe(ec2, instance_ids)
+    described = describe(ec2, [i for i in instance_ids if i.startswith("i-")])
     taken: dict[str, tuple[VolumeSnapshot, ...]] = {}
     refused: dict[str, str] = {}
     for instance_id in instance_ids:
+        if not instance_id.startswith("i-"):
+            refused[instance_id] = ON_PREMISES
+            continue
         root = described.get(instance_id, {}).get("root_volume", "")
         if instance_id not in described:
             refused[instance_id] = f"InvalidInstanceID.NotFound: the instance ID '{instance_id}' does not exist"

@@ -109,7 +109,9 @@ class SimEbs:
     # ----------------------------------------------------------------- snapshots
     def create(self, fleet: SimulatedFleet, instance_id: str, tags: Mapping[str, str], now: dt.datetime) -> list[SimSnapshot]:
         """CreateSnapshots of one instance: one snapshot per volume, point-in-time now."""
-        if fleet.unknown([instance_id], now) or not instance_id.startswith("i-"):
+        if not instance_id.startswith("i-"):
+            raise EbsRefused("OnPremises", "an on-premises node has no EBS volumes to snapshot")
+        if fleet.unknown([instance_id], now):
             raise EbsRefused("InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' does not exist")
         behaviour, seed = fleet.spec.behaviour.ebs, fleet.spec.seed
         inst = fleet._instances[instance_id]  # noqa: SLF001 - the fleet's own records
