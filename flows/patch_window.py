@@ -40,8 +40,8 @@ from patchwave.state.ledger import (
 from patchwave.window.decisions import Decision
 from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import WavePlan, exclude
-from patchwave.window.snapshots import policy_for
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
+from patchwave.window.snapshots import policy_for
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
 from tasks.reporting import notify, publish_report

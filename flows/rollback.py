@@ -32,7 +32,9 @@ DEFAULT_FLEET = "sim:config/fleets/demo.yaml"
 
 
 @task(name="restore-root-volumes", cache_policy=NO_CACHE, persist_result=False)
-def restore_instances(handle: FleetHandle, report: Report, instance_ids: list[str], rollback_id: str) -> RollbackSection:
+def restore_instances(
+    handle: FleetHandle, report: Report, instance_ids: list[str], rollback_id: str
+) -> RollbackSection:
     """Replace the root volumes of the chosen instances, wait, verify health."""
     logger = get_run_logger()
 
@@ -51,7 +53,9 @@ def record_rollback_history(report: Report, section: RollbackSection, config_dir
         return False
     store = open_store(settings)
     try:
-        record_run(store, rollback_record(report, section), settings.store.retention_days, section.finished_at)
+        record_run(
+            store, rollback_record(report, section), settings.store.retention_days, section.finished_at
+        )
     finally:
         store.close()
     return True

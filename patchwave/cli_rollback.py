@@ -23,19 +23,27 @@ from rich.table import Table
 
 from patchwave.errors import PatchwaveError
 
-snapshots_app = typer.Typer(help="Pre-patch EBS snapshots: prune those past their retention.", no_args_is_help=True)
+snapshots_app = typer.Typer(
+    help="Pre-patch EBS snapshots: prune those past their retention.", no_args_is_help=True
+)
 console = Console()
 
 RunIdOpt = Annotated[str, typer.Option("--run-id", help="The run whose instances to restore.")]
 InstanceOpt = Annotated[
     list[str] | None,
-    typer.Option("--instance", help="An instance of that run to restore (repeat); default: those that failed."),
+    typer.Option(
+        "--instance", help="An instance of that run to restore (repeat); default: those that failed."
+    ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Folder with baselines.yaml and windows.yaml.")]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="Folder with baselines.yaml and windows.yaml.")
+]
 FleetOpt = Annotated[str, typer.Option("--fleet", "-f", help="'sim:PATH' (a simulated fleet spec) or 'aws'.")]
 ReportDirOpt = Annotated[Path, typer.Option("--report-dir", help="Where the run's reports are.")]
-SpeedOpt = Annotated[float | None, typer.Option("--speed", help="Simulated fleets: clock speed (0: virtual).")]
+SpeedOpt = Annotated[
+    float | None, typer.Option("--speed", help="Simulated fleets: clock speed (0: virtual).")
+]
 DEMO_FLEET = "sim:config/fleets/demo.yaml"
 
 
@@ -90,12 +98,15 @@ def rollback_command(
     )
     amended = load_report(path)
     if len(amended.rollbacks) <= before:
-        raise fail(RuntimeError(f"the rollback ended {state.name} without recording a result: {state.message}"), 1)
+        raise fail(
+            RuntimeError(f"the rollback ended {state.name} without recording a result: {state.message}"), 1
+        )
     section = amended.rollbacks[-1]
     for entry in section.entries:
         console.print(
             strip_control(
-                f"  {entry.instance_id}: {entry.result} (snapshot {entry.snapshot_id}, task {entry.task_id or '-'})"
+                f"  {entry.instance_id}: {entry.result} "
+                f"(snapshot {entry.snapshot_id}, task {entry.task_id or '-'})"
                 + (f": {entry.error}" if entry.error else "")
             ),
             highlight=False,
@@ -127,7 +138,9 @@ def prune(
         return
     table = Table("snapshot", "instance", "volume", "delete after", title="Expired pre-patch snapshots")
     for snapshot in found:
-        table.add_row(snapshot.snapshot_id, snapshot.instance_id, snapshot.volume_id, snapshot.tags[TAG_DELETE_AFTER])
+        table.add_row(
+            snapshot.snapshot_id, snapshot.instance_id, snapshot.volume_id, snapshot.tags[TAG_DELETE_AFTER]
+        )
     console.print(table)
     if not yes:
         typer.confirm(f"Delete {len(found)} snapshot(s)?", abort=True)

@@ -65,7 +65,9 @@ def test_a_failed_patch_is_rolled_back_to_its_pre_patch_packages_and_verified(co
     report = sim_run(fleet, clock, "run-f1")
     outcomes = {i.instance_id: i.outcome for i in report.instances}
     assert outcomes[failing] == Outcome.FAILED_INSTALL and outcomes[patched] == Outcome.PATCHED
-    assert fleet.instance(failing).inventory.present != before[failing]  # the failed install left a FAILED patch
+    assert (
+        fleet.instance(failing).inventory.present != before[failing]
+    )  # the failed install left a FAILED patch
     assert fleet.instance(patched).inventory.present != before[patched]  # patches were installed
 
     assert choose(report, []) == [failing]  # default: what failed
@@ -120,7 +122,9 @@ def test_rollback_refuses_an_instance_outside_the_run_without_a_fleet_call(
     assert outside.exit_code == 2
     assert outside.output.strip().count("\n") == 0
     assert "i-0ffffffffffffffff" in outside.output and "not an instance of run run-f3" in outside.output
-    unknown = runner.invoke(app, ["rollback", "--run-id", "no-such-run", "--report-dir", str(tmp_path), "--yes"])
+    unknown = runner.invoke(
+        app, ["rollback", "--run-id", "no-such-run", "--report-dir", str(tmp_path), "--yes"]
+    )
     assert unknown.exit_code == 2 and "no report of that run" in unknown.output
     assert fleet.api_calls() == calls
 
@@ -148,10 +152,14 @@ def test_the_cli_rolls_back_a_failed_patch_through_the_aws_adapter(
     assert "CreateSnapshots" in emulator.calls
 
     monkeypatch.setattr("flows.rollback.open_fleet", lambda *a, **k: handle)
-    declined = runner.invoke(app, ["rollback", "--run-id", report.run_id, "--report-dir", str(tmp_path)], input="n\n")
+    declined = runner.invoke(
+        app, ["rollback", "--run-id", report.run_id, "--report-dir", str(tmp_path)], input="n\n"
+    )
     assert declined.exit_code == 1 and "CreateReplaceRootVolumeTask" not in emulator.calls
     done = runner.invoke(
-        app, ["rollback", "--run-id", report.run_id, "--report-dir", str(tmp_path), "--yes"], env={"COLUMNS": "200"}
+        app,
+        ["rollback", "--run-id", report.run_id, "--report-dir", str(tmp_path), "--yes"],
+        env={"COLUMNS": "200"},
     )
     assert done.exit_code == 0, done.output
     assert f"{failing}: restored" in done.output

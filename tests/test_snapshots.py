@@ -56,7 +56,10 @@ def assert_snapshotted_before_install(fleet, members) -> None:
 def test_each_instance_is_snapshotted_and_its_snapshots_completed_before_its_install(config) -> None:
     members = ids("e1", 8)
     fleet, clock = world(
-        spec([group("a", members)], ebs={"volumes_per_instance": 2, "snapshot_minutes": {"median": 6, "p99": 20}}),
+        spec(
+            [group("a", members)],
+            ebs={"volumes_per_instance": 2, "snapshot_minutes": {"median": 6, "p99": 20}},
+        ),
         config.baselines,
     )
     ledger: list = []
@@ -64,7 +67,10 @@ def test_each_instance_is_snapshotted_and_its_snapshots_completed_before_its_ins
     assert all(r.outcome == Outcome.PATCHED for r in result.results)
     assert_snapshotted_before_install(fleet, members)
     # snapshots take minutes: the installs really waited for them
-    assert any(min(install_starts(fleet)[s.instance_id]) - s.started > dt.timedelta(minutes=3) for s in fleet.ebs.snapshots.values())
+    assert any(
+        min(install_starts(fleet)[s.instance_id]) - s.started > dt.timedelta(minutes=3)
+        for s in fleet.ebs.snapshots.values()
+    )
     delete_after = (START + dt.timedelta(days=5)).date().isoformat()
     for snapshot in fleet.ebs.snapshots.values():
         assert snapshot.tags == {
@@ -86,7 +92,9 @@ def test_each_instance_is_snapshotted_and_its_snapshots_completed_before_its_ins
 def test_a_failed_snapshot_means_no_install_there_and_counts_toward_max_errors(config) -> None:
     members = ids("e2", 6)
     broken = members[1]
-    fleet, clock = world(spec([group("a", members)], ebs={"snapshot_failure_ids": [broken]}), config.baselines)
+    fleet, clock = world(
+        spec([group("a", members)], ebs={"snapshot_failure_ids": [broken]}), config.baselines
+    )
     result = run_wave(fleet, clock, max_concurrency="2", max_errors="0")
     got = {r.instance_id: r for r in result.results}
     assert got[broken].outcome == Outcome.FAILED_INSTALL
@@ -160,16 +168,24 @@ def test_a_resumed_run_adopts_the_snapshots_a_dead_run_started(config) -> None:
     assert fleet.api_calls()["CreateSnapshots"] == 2
 
 
-def test_prune_deletes_only_expired_snapshots_and_asks_first(config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_prune_deletes_only_expired_snapshots_and_asks_first(
+    config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     members = ids("e6", 3)
     backing, clock = world(spec([group("a", members)]), config.baselines)
     adapter, emulator = emulated_aws_fleet(backing)
     today = clock.now().date()
-    dates = {members[0]: today - dt.timedelta(days=2), members[1]: today, members[2]: today + dt.timedelta(days=3)}
+    dates = {
+        members[0]: today - dt.timedelta(days=2),
+        members[1]: today,
+        members[2]: today + dt.timedelta(days=3),
+    }
     for iid, when in dates.items():
         adapter.create_snapshots([iid], {TAG_RUN: "old", TAG_DELETE_AFTER: when.isoformat()})
     backing.create_snapshots(members[:1], {TAG_RUN: "not-ours"})  # no delete-after tag: never pruned
-    monkeypatch.setattr("patchwave.connect.open_fleet", lambda *a, **k: FleetHandle(adapter, clock, "emulated"))
+    monkeypatch.setattr(
+        "patchwave.connect.open_fleet", lambda *a, **k: FleetHandle(adapter, clock, "emulated")
+    )
     assert [s.instance_id for s in expired(adapter.tagged_snapshots(), today)] == [members[0]]
 
     runner = CliRunner()

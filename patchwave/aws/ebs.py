@@ -67,7 +67,9 @@ def create_snapshots(ec2: Any, instance_ids: Sequence[str], tags: Mapping[str, s
             continue
         root = described.get(instance_id, {}).get("root_volume", "")
         if instance_id not in described:
-            refused[instance_id] = f"InvalidInstanceID.NotFound: the instance ID '{instance_id}' does not exist"
+            refused[instance_id] = (
+                f"InvalidInstanceID.NotFound: the instance ID '{instance_id}' does not exist"
+            )
             continue
         if not root:
             refused[instance_id] = "no EBS root volume to snapshot (instance store)"
@@ -151,6 +153,9 @@ def root_volume_tasks(ec2: Any, task_ids: Sequence[str]) -> dict[str, RootVolume
         for item in response.get("ReplaceRootVolumeTasks", []):
             task_id = item["ReplaceRootVolumeTaskId"]
             found[task_id] = RootVolumeTask(
-                task_id, item.get("InstanceId", ""), item.get("TaskState", "pending"), _started(item.get("StartTime"))
+                task_id,
+                item.get("InstanceId", ""),
+                item.get("TaskState", "pending"),
+                _started(item.get("StartTime")),
             )
     return found

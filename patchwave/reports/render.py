@@ -10,8 +10,8 @@ import html
 from typing import Any
 
 from patchwave.config.baselines import COMPLIANCE_LEVELS
-from patchwave.reports.rollback_section import snapshot_markdown
 from patchwave.reports.report import InstanceReport, PatchLine, Report
+from patchwave.reports.rollback_section import snapshot_markdown
 from patchwave.window.outcomes import ERRORS, Outcome
 
 COLOURS = {

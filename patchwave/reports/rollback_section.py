@@ -14,7 +14,9 @@ from pydantic import BaseModel, Field
 class RollbackEntry(BaseModel):
     instance_id: str
     snapshot_id: str = Field(default="", description="The pre-patch root volume snapshot restored.")
-    task_id: str = Field(default="", description="The replace-root-volume task (CreateReplaceRootVolumeTask).")
+    task_id: str = Field(
+        default="", description="The replace-root-volume task (CreateReplaceRootVolumeTask)."
+    )
     result: str = Field(description="restored | failed")
     error: str = ""
     started_at: dt.datetime | None = None
@@ -40,7 +42,13 @@ def snapshot_markdown(instances: list[tuple[str, list[str]]], rollbacks: list[Ro
     lines: list[str] = []
     taken = [(iid, ids) for iid, ids in instances if ids]
     if taken:
-        lines += ["", "## Snapshots before install", "", "| instance | snapshots (root first) |", "| --- | --- |"]
+        lines += [
+            "",
+            "## Snapshots before install",
+            "",
+            "| instance | snapshots (root first) |",
+            "| --- | --- |",
+        ]
         lines += [f"| {iid} | {', '.join(ids)} |" for iid, ids in taken]
     for section in rollbacks:
         lines += [

@@ -102,12 +102,18 @@ class SimEbs:
 
     def volumes(self, instance_id: str, count: int) -> list[tuple[str, bool]]:
         """The instance's volumes (id, is root): the root first."""
-        root = self.root_volume.setdefault(instance_id, "vol-" + instance_id.split("-", 1)[1][:17].rjust(17, "0"))
-        data = [f"vol-d{index}{instance_id.split('-', 1)[1][:15].rjust(15, '0')}" for index in range(1, count)]
+        root = self.root_volume.setdefault(
+            instance_id, "vol-" + instance_id.split("-", 1)[1][:17].rjust(17, "0")
+        )
+        data = [
+            f"vol-d{index}{instance_id.split('-', 1)[1][:15].rjust(15, '0')}" for index in range(1, count)
+        ]
         return [(root, True), *((v, False) for v in data)]
 
     # ----------------------------------------------------------------- snapshots
-    def create(self, fleet: SimulatedFleet, instance_id: str, tags: Mapping[str, str], now: dt.datetime) -> list[SimSnapshot]:
+    def create(
+        self, fleet: SimulatedFleet, instance_id: str, tags: Mapping[str, str], now: dt.datetime
+    ) -> list[SimSnapshot]:
         """CreateSnapshots of one instance: one snapshot per volume, point-in-time now."""
         if not instance_id.startswith("i-"):
             raise EbsRefused("OnPremises", "an on-premises node has no EBS volumes to snapshot")
@@ -118,7 +124,9 @@ class SimEbs:
         taken: list[SimSnapshot] = []
         for volume_id, root in self.volumes(instance_id, behaviour.volumes_per_instance):
             snapshot_id = self._next("snap")
-            took = draws.lognormal_seconds(seed, behaviour.snapshot_minutes, instance_id, "snapshot", snapshot_id)
+            took = draws.lognormal_seconds(
+                seed, behaviour.snapshot_minutes, instance_id, "snapshot", snapshot_id
+            )
             fails = instance_id in behaviour.snapshot_failure_ids or draws.chance(
                 seed, behaviour.snapshot_failure_rate, instance_id, "snapshot-fails", snapshot_id
             )
@@ -137,7 +145,9 @@ class SimEbs:
             taken.append(snapshot)
         return taken
 
-    def describe(self, now: dt.datetime, tag_filters: Mapping[str, Sequence[str]] = {}, ids: Sequence[str] = ()) -> list[VolumeSnapshot]:
+    def describe(
+        self, now: dt.datetime, tag_filters: Mapping[str, Sequence[str]] = {}, ids: Sequence[str] = ()
+    ) -> list[VolumeSnapshot]:
         """DescribeSnapshots (OwnerIds self): by snapshot ids and ``tag:KEY`` / ``tag-key`` filters."""
         if ids:
             missing = [i for i in ids if i not in self.snapshots]
@@ -159,7 +169,12 @@ class SimEbs:
 
     # ----------------------------------------------------------------- root volume replacement
     def replace_root(
-        self, fleet: SimulatedFleet, instance_id: str, snapshot_id: str, tags: Mapping[str, str], now: dt.datetime
+        self,
+        fleet: SimulatedFleet,
+        instance_id: str,
+        snapshot_id: str,
+        tags: Mapping[str, str],
+        now: dt.datetime,
     ) -> SimTask:
         if fleet.unknown([instance_id], now):
             raise EbsRefused("InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' does not exist")
@@ -173,14 +188,30 @@ class SimEbs:
             )
         if snapshot.state_at(now) != "completed":
             raise EbsRefused("IncorrectState", f"The snapshot '{snapshot_id}' is not in the completed state")
-        running = [t for t in self.tasks.values() if t.instance_id == instance_id and t.state_at(now) not in TERMINAL_TASK_STATES]
+        running = [
+            t
+            for t in self.tasks.values()
+            if t.instance_id == instance_id and t.state_at(now) not in TERMINAL_TASK_STATES
+        ]
         if running:
-            raise EbsRefused("IncorrectState", f"A replace root volume task is already in progress for '{instance_id}'")
+            raise EbsRefused(
+                "IncorrectState", f"A replace root volume task is already in progress for '{instance_id}'"
+            )
         behaviour, seed = fleet.spec.behaviour.ebs, fleet.spec.seed
         task_id = self._next("replacevol")
-        took = draws.lognormal_seconds(seed, behaviour.root_replace_minutes, instance_id, "replace-root", task_id)
+        took = draws.lognormal_seconds(
+            seed, behaviour.root_replace_minutes, instance_id, "replace-root", task_id
+        )
         done = now + TASK_SHUTDOWN + dt.timedelta(seconds=took)
-        task = SimTask(task_id, instance_id, snapshot_id, now, done, instance_id in behaviour.root_replace_failure_ids, {**tags})
+        task = SimTask(
+            task_id,
+            instance_id,
+            snapshot_id,
+            now,
+            done,
+            instance_id in behaviour.root_replace_failure_ids,
+            {**tags},
+        )
         self.tasks[task_id] = task
         inst = fleet._instances[instance_id]  # noqa: SLF001
         fleet.touched.add(instance_id)

@@ -57,7 +57,10 @@ class EbsSnapshotsEmulation:
         """What DescribeInstances says of an EC2 instance's volumes (the root first)."""
         volumes = self.sim.ebs.volumes(inst.instance_id, self.sim.spec.behaviour.ebs.volumes_per_instance)
         mappings = [
-            {"DeviceName": ROOT_DEVICE if root else f"/dev/sd{chr(ord('f') + index)}", "Ebs": {"VolumeId": vol}}
+            {
+                "DeviceName": ROOT_DEVICE if root else f"/dev/sd{chr(ord('f') + index)}",
+                "Ebs": {"VolumeId": vol},
+            }
             for index, (vol, root) in enumerate(volumes)
         ]
         return {"RootDeviceName": ROOT_DEVICE, "RootDeviceType": "ebs", "BlockDeviceMappings": mappings}
@@ -71,7 +74,9 @@ class EbsSnapshotsEmulation:
         except EbsRefused as exc:
             raise _refused("CreateSnapshots", exc) from None
         excluded = set(spec.get("ExcludeDataVolumeIds", []))
-        kept = [m for m in made if not (m.root and spec.get("ExcludeBootVolume")) and m.volume_id not in excluded]
+        kept = [
+            m for m in made if not (m.root and spec.get("ExcludeBootVolume")) and m.volume_id not in excluded
+        ]
         for dropped in (m for m in made if m not in kept):
             self.sim.ebs.delete(dropped.snapshot_id)
         return {

@@ -32,11 +32,11 @@ from patchwave.fleet import (
     InstancePatchState,
     InstancesNotFound,
     Invocation,
-    RootVolumeRefused,
     ManagedInstance,
     PatchCommand,
     PingInfo,
     ResolvedPatch,
+    RootVolumeRefused,
     RootVolumeTask,
     SnapshotsStarted,
     VolumeSnapshot,
@@ -824,7 +824,9 @@ class SimulatedFleet:
                 self._call("CreateSnapshots")
                 now = self._advance()
                 try:
-                    made = self.ebs.create(self, instance_id, {**tags, "patchwave:instance-id": instance_id}, now)
+                    made = self.ebs.create(
+                        self, instance_id, {**tags, "patchwave:instance-id": instance_id}, now
+                    )
                 except EbsRefused as exc:
                     refused[instance_id] = f"{exc.code}: {exc.message}"
                     continue

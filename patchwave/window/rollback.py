@@ -52,7 +52,9 @@ def choose(report: Report, asked: Sequence[str]) -> list[str]:
     for instance_id in asked:
         item = by_id.get(instance_id)
         if item is None:
-            raise ConfigError("--instance", "instance", instance_id, f"not an instance of run {report.run_id}")
+            raise ConfigError(
+                "--instance", "instance", instance_id, f"not an instance of run {report.run_id}"
+            )
         if not _restorable(item):
             why = "its snapshot failed (it was not installed)" if item.snapshots else "no pre-patch snapshot"
             raise ConfigError("--instance", "instance", instance_id, f"{why} in run {report.run_id}")
@@ -69,7 +71,9 @@ def choose(report: Report, asked: Sequence[str]) -> list[str]:
     return chosen
 
 
-def plan_rollback(store: RunStore, report_dir: str, run_id: str, instances: Sequence[str]) -> tuple[Path, Report, list[str]]:
+def plan_rollback(
+    store: RunStore, report_dir: str, run_id: str, instances: Sequence[str]
+) -> tuple[Path, Report, list[str]]:
     """Everything checked before any fleet call: the run's report (from the shared store when
     there is one, else the report folder) and the instances to restore."""
     if not RUN_ID.match(run_id):
@@ -103,7 +107,9 @@ class RollbackRun:
         began = self.clock.now()
         snapshots = {i.instance_id: i.snapshots[0] for i in report.instances if i.snapshots}
         restores = {iid: _Restore(snapshots[iid], began) for iid in instance_ids}
-        refused = self.leases.acquire(self.rollback_id, list(instance_ids), began, began + TASK_TIMEOUT + BOOT_TIMEOUT)
+        refused = self.leases.acquire(
+            self.rollback_id, list(instance_ids), began, began + TASK_TIMEOUT + BOOT_TIMEOUT
+        )
         for iid, holder in refused.items():
             self._end(restores[iid], iid, "failed", f"not restored: run {holder} is operating on it")
         tags = {TAG_RUN: report.run_id, TAG_ROLLBACK: self.rollback_id}
@@ -128,7 +134,9 @@ class RollbackRun:
 
     def _observe(self, restores: dict[str, _Restore]) -> None:
         now = self.clock.now()
-        running = {r.task_id: iid for iid, r in restores.items() if r.entry is None and r.succeeded_at is None}
+        running = {
+            r.task_id: iid for iid, r in restores.items() if r.entry is None and r.succeeded_at is None
+        }
         tasks = self.fleet.root_volume_tasks(list(running)) if running else {}
         for task_id, iid in running.items():
             restore = restores[iid]
@@ -155,18 +163,27 @@ class RollbackRun:
             info = pings.get(iid)
             if info is not None and info.status != "Online":
                 restore.seen_down = True
-            if info is not None and info.status == "Online" and (
-                restore.seen_down or (info.last_ping is not None and info.last_ping > restore.succeeded_at)
+            if (
+                info is not None
+                and info.status == "Online"
+                and (
+                    restore.seen_down
+                    or (info.last_ping is not None and info.last_ping > restore.succeeded_at)
+                )
             ):
                 back.append(iid)
             elif now >= restore.succeeded_at + BOOT_TIMEOUT:
                 status = info.status if info is not None else "not managed"
-                self._end(restore, iid, "failed", f"root volume replaced, but not back online (ping {status})")
+                self._end(
+                    restore, iid, "failed", f"root volume replaced, but not back online (ping {status})"
+                )
         health = self.fleet.health(back) if back and self.health_check else {}
         for iid in back:
             reason = health.get(iid)
             if reason:
-                self._end(restores[iid], iid, "failed", f"root volume replaced, back online, unhealthy: {reason}")
+                self._end(
+                    restores[iid], iid, "failed", f"root volume replaced, back online, unhealthy: {reason}"
+                )
             else:
                 self._end(restores[iid], iid, "restored", "")
 

@@ -378,7 +378,9 @@ class WaveRunner:
 
     def _slots_in_use(self) -> int:
         snapshotting = self.snapshots.in_flight if self.snapshots is not None else 0
-        return self.tracker.slots_in_use("Install") + len(self.reboot_queue) + len(self.rebooting) + snapshotting
+        return (
+            self.tracker.slots_in_use("Install") + len(self.reboot_queue) + len(self.rebooting) + snapshotting
+        )
 
     def _next_wait(self) -> float:
         now = self.clock.now()
@@ -498,7 +500,9 @@ class WaveRunner:
     def _lease_span(self) -> dt.timedelta:
         s = self.settings
         snapshotting = s.snapshots.timeout if s.snapshots is not None else dt.timedelta(0)
-        return s.install_timeout + s.reboot_timeout * 2 + s.scan_timeout + dt.timedelta(hours=1) + snapshotting
+        return (
+            s.install_timeout + s.reboot_timeout * 2 + s.scan_timeout + dt.timedelta(hours=1) + snapshotting
+        )
 
     def _give_up_waiting(self, now: dt.datetime) -> None:
         for iid, (since, holder) in list(self.waiting.items()):

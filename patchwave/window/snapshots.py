@@ -90,7 +90,10 @@ class SnapshotStage:
             for iid, snaps in entry["instances"].items():
                 self.adopted[iid] = (
                     at,
-                    tuple(VolumeSnapshot(s["snapshot_id"], iid, s["volume_id"], s["root"], "pending") for s in snaps),
+                    tuple(
+                        VolumeSnapshot(s["snapshot_id"], iid, s["volume_id"], s["root"], "pending")
+                        for s in snaps
+                    ),
                 )
 
     @property
@@ -109,7 +112,9 @@ class SnapshotStage:
             self.pending[iid], self.taken[iid] = self.adopted.pop(iid)
         if fresh:
             started = self.fleet.create_snapshots(fresh, snapshot_tags(self.run_id, self.policy, now))
-            self.failed.update({iid: f"pre-patch snapshot refused: {why}" for iid, why in started.refused.items()})
+            self.failed.update(
+                {iid: f"pre-patch snapshot refused: {why}" for iid, why in started.refused.items()}
+            )
             for iid, snaps in started.snapshots.items():
                 self.pending[iid], self.taken[iid] = now, tuple(snaps)
             self.record(
@@ -117,7 +122,10 @@ class SnapshotStage:
                 wave=self.wave,
                 at=now,
                 instances={
-                    iid: [{"snapshot_id": s.snapshot_id, "volume_id": s.volume_id, "root": s.root} for s in snaps]
+                    iid: [
+                        {"snapshot_id": s.snapshot_id, "volume_id": s.volume_id, "root": s.root}
+                        for s in snaps
+                    ]
                     for iid, snaps in started.snapshots.items()
                 },
             )
@@ -141,7 +149,9 @@ class SnapshotStage:
                 del self.pending[iid]  # (taken keeps what CreateSnapshots said: which is root)
                 self.ready.append(iid)
             elif now >= since + self.policy.timeout:
-                self._fail(iid, f"pre-patch snapshot not completed within {self.policy.timeout}; not installed")
+                self._fail(
+                    iid, f"pre-patch snapshot not completed within {self.policy.timeout}; not installed"
+                )
         self.next_check = now + SNAPSHOT_POLL if self.pending else None
 
     def _fail(self, instance_id: str, why: str) -> None:
