@@ -25,6 +25,7 @@ from patchwave.window.rollback import RollbackRun, choose
 from patchwave.window.runner import WaveRunner, WaveSettings
 from patchwave.window.snapshots import SnapshotPolicy
 from tests.helpers import group, ids, plan_for, spec, window, world
+from tests.test_zz_iam_policy import allowed
 
 runner = CliRunner()
 SNAPSHOTS = {"enabled": True, "retention_days": 3}
@@ -174,6 +175,11 @@ def test_the_cli_rolls_back_a_failed_patch_through_the_aws_adapter(
     assert entry["instance_id"] == failing and entry["result"] == "restored"
     assert entry["snapshot_id"] == got[failing].snapshots[0] and entry["task_id"].startswith("replacevol-")
     assert "## Rollback" in path.with_suffix(".md").read_text()
+
+    # every EC2 call the adapter made is allowed by config/iam-policy.json
+    performed = adapter.clients.counter.actions
+    assert {"ec2:CreateSnapshots", "ec2:CreateReplaceRootVolumeTask"} <= performed
+    assert [a for a in sorted(performed) if not allowed(a)] == []
 
     store = open_store(load_history_settings("config"))
     try:

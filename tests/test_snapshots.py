@@ -7,11 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 from typer.testing import CliRunner
 
+from patchwave.aws.fleet import AwsFleet
+from patchwave.aws.session import AwsClients
 from patchwave.cli import app
 from patchwave.config import load_config
+from patchwave.config.aws import AwsSettings
 from patchwave.connect import FleetHandle
 from patchwave.sim.emulator import emulated_aws_fleet
 from patchwave.window.outcomes import Outcome
@@ -27,6 +32,7 @@ from patchwave.window.snapshots import (
 )
 from tests.helpers import START, group, ids, plan_for, spec, window, world
 from tests.invariants import install_starts
+from tests.moto_gaps import EC2_SNAPSHOT_GAPS as MOTO_GAPS
 
 POLICY = SnapshotPolicy("nightly", retention_days=5)
 
@@ -199,3 +205,28 @@ def test_prune_deletes_only_expired_snapshots_and_asks_first(
     assert [backing.ebs.snapshots.get(s) for s in backing.ebs.deleted] == [None]
     assert left == set(members)  # the expired one of members[0] gone, its untagged one kept
     assert len(backing.ebs.snapshots) == 3
+
+
+@mock_aws
+def test_the_snapshot_calls_against_moto(aws_env) -> None:
+    """moto 5 implements CreateSnapshots, DescribeSnapshots and DeleteSnapshot (snapshots are
+    completed at once there), not the replace-root-volume tasks (tests/moto_gaps.py): the
+    adapter's snapshot half is checked against moto's EC2 too, the rest against the emulator."""
+    ec2 = boto3.client("ec2", region_name="eu-west-1")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    (instance,) = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"]
+    iid = instance["InstanceId"]
+    adapter = AwsFleet(AwsClients(boto3.Session(region_name="eu-west-1")), AwsSettings(region="eu-west-1"))
+    started = adapter.create_snapshots(
+        [iid, "i-0ffffffffffffffff"], {TAG_RUN: "run-moto", TAG_DELETE_AFTER: "2020-01-01"}
+    )
+    assert "InvalidInstanceID.NotFound" in started.refused["i-0ffffffffffffffff"]
+    (root,) = [s for s in started.snapshots[iid] if s.root]
+    states = adapter.snapshot_states("run-moto", [iid])
+    assert {s.snapshot_id for s in states[iid]} == {s.snapshot_id for s in started.snapshots[iid]}
+    assert all(s.state == "completed" and s.tags[TAG_INSTANCE] == iid for s in states[iid])
+    assert root.snapshot_id in {s.snapshot_id for s in expired(adapter.tagged_snapshots(), START.date())}
+    adapter.delete_snapshot(root.snapshot_id)
+    assert root.snapshot_id not in {s.snapshot_id for s in adapter.tagged_snapshots()}
+    assert not MOTO_GAPS & {"CreateSnapshots", "DescribeSnapshots", "DeleteSnapshot"}
+    assert {"CreateReplaceRootVolumeTask", "DescribeReplaceRootVolumeTasks"} <= MOTO_GAPS
