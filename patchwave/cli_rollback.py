@@ -62,6 +62,7 @@ def rollback_command(
     from patchwave.cli import _prefect_quiet, _speed, _validate_fleet_option, fail
     from patchwave.connect import open_run_store
     from patchwave.reports.console import strip_control
+    from patchwave.reports.plan_output import wide_console
     from patchwave.window.rollback import plan_rollback
 
     try:
@@ -75,7 +76,7 @@ def rollback_command(
     for iid in chosen:
         item = by_id[iid]
         table.add_row(iid, strip_control(item.wave), item.outcome.value, item.snapshots[0])
-    console.print(table)
+    wide_console(table).print(table)  # whole ids: they get copied
     if not yes:
         typer.confirm(
             f"Restore {len(chosen)} instance(s) to their pre-patch root volume? Each reboots, "
@@ -126,6 +127,7 @@ def prune(
 ) -> None:
     """Delete the pre-patch snapshots past their delete-after tag (asks first)."""
     from patchwave.cli import _open, fail
+    from patchwave.reports.plan_output import wide_console
     from patchwave.window.snapshots import TAG_DELETE_AFTER, expired
 
     try:
@@ -141,7 +143,7 @@ def prune(
         table.add_row(
             snapshot.snapshot_id, snapshot.instance_id, snapshot.volume_id, snapshot.tags[TAG_DELETE_AFTER]
         )
-    console.print(table)
+    wide_console(table).print(table)
     if not yes:
         typer.confirm(f"Delete {len(found)} snapshot(s)?", abort=True)
     for snapshot in found:

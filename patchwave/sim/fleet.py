@@ -817,11 +817,12 @@ class SimulatedFleet:
         """As the adapter does it: DescribeInstances for the root volumes (200 ids a call), then
         one CreateSnapshots per instance."""
         with self._lock:
-            self._call("DescribeInstances", max(1, math.ceil(len(instance_ids) / EC2_IDS_PER_CALL)))
+            ec2_ids = [i for i in instance_ids if i.startswith("i-")]  # on-premises: refused, no call
+            self._call("DescribeInstances", math.ceil(len(ec2_ids) / EC2_IDS_PER_CALL))
             taken: dict[str, tuple[VolumeSnapshot, ...]] = {}
             refused: dict[str, str] = {}
             for instance_id in instance_ids:
-                self._call("CreateSnapshots")
+                self._call("CreateSnapshots", 1 if instance_id in ec2_ids else 0)
                 now = self._advance()
                 try:
                     made = self.ebs.create(
