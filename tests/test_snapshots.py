@@ -5,10 +5,13 @@ emulator (botocore-validated requests); pruning deletes only what is past its de
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
 from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 from typer.testing import CliRunner
 
@@ -230,3 +233,28 @@ def test_the_snapshot_calls_against_moto(aws_env) -> None:
     assert root.snapshot_id not in {s.snapshot_id for s in adapter.tagged_snapshots()}
     assert not MOTO_GAPS & {"CreateSnapshots", "DescribeSnapshots", "DeleteSnapshot"}
     assert {"CreateReplaceRootVolumeTask", "DescribeReplaceRootVolumeTasks"} <= MOTO_GAPS
+
+
+def test_plan_shows_per_wave_whether_snapshots_are_taken(tmp_path: Path) -> None:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    shutil.copy("config/baselines.yaml", folder / "baselines.yaml")
+    windows = yaml.safe_load(Path("config/windows.yaml").read_text())
+    windows["windows"][0]["snapshot"] = {"enabled": True, "retention_days": 4}
+    (folder / "windows.yaml").write_text(yaml.safe_dump(windows))
+    name = windows["windows"][0]["name"]
+    runner = CliRunner()
+    shown = runner.invoke(app, ["plan", "-w", name, "-c", str(folder)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "EBS snapshots of" in shown.output and "kept 4 day(s)" in shown.output
+    assert "cannot be snapshotted and will not be installed" in shown.output  # the demo's mi- nodes
+    data = json.loads(runner.invoke(app, ["plan", "-w", name, "-c", str(folder), "--json"]).output)
+    for wave in data["waves"]:
+        to_install = sum(i["action"] == "install" for i in wave["instances"])
+        assert wave["snapshots"]["enabled"] and wave["snapshots"]["instances"] == to_install
+    plain = json.loads(runner.invoke(app, ["plan", "-w", name, "--json"]).output)
+    assert not any(w["snapshots"]["enabled"] for w in plain["waves"])
+    assert (
+        "no snapshots before install"
+        in runner.invoke(app, ["plan", "-w", name], env={"COLUMNS": "200"}).output
+    )
