@@ -175,6 +175,7 @@ def test_the_cli_rolls_back_a_failed_patch_through_the_aws_adapter(
     assert entry["instance_id"] == failing and entry["result"] == "restored"
     assert entry["snapshot_id"] == got[failing].snapshots[0] and entry["task_id"].startswith("replacevol-")
     assert "## Rollback" in path.with_suffix(".md").read_text()
+    assert f"<td>{failing}</td><td>{entry['snapshot_id']}</td>" in path.with_suffix(".html").read_text()
 
     # every EC2 call the adapter made is allowed by config/iam-policy.json
     performed = adapter.clients.counter.actions
