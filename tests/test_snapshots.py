@@ -258,3 +258,24 @@ def test_plan_shows_per_wave_whether_snapshots_are_taken(tmp_path: Path) -> None
         "no snapshots before install"
         in runner.invoke(app, ["plan", "-w", name], env={"COLUMNS": "200"}).output
     )
+
+
+def test_a_snapshot_failure_past_the_threshold_stops_the_installs_snapshotted_with_it(config) -> None:
+    """Two instances snapshotted together, one snapshot fails, max_errors 0: the wave halts
+    and the other, though snapshotted, is never installed (nothing starts past the threshold)."""
+    members = ids("e7", 2)
+    fleet, clock = world(
+        spec(
+            [group("a", members)],
+            ebs={"snapshot_failure_ids": [members[1]], "snapshot_minutes": {"median": 0.2, "p99": 0.25}},
+        ),
+        config.baselines,
+    )
+    result = run_wave(fleet, clock, max_concurrency="2", max_errors="0")
+    got = {r.instance_id: r for r in result.results}
+    assert got[members[1]].outcome == Outcome.FAILED_INSTALL
+    assert (
+        got[members[0]].outcome == Outcome.NOT_ATTEMPTED
+        and "snapshotted, not started" in got[members[0]].error
+    )
+    assert result.status == "halted" and install_starts(fleet) == {}

@@ -477,8 +477,11 @@ class WaveRunner:
         if batch:
             self.snapshots.start(batch)
         self.snapshots.poll()
-        for instance_id, why in self.snapshots.take_failed().items():
+        failed = self.snapshots.take_failed()
+        for instance_id, why in failed.items():
             self._finish(instance_id, Outcome.FAILED_INSTALL, details=FAILED_DETAILS, error=why, own=True)
+        if failed:  # counted now: a snapshot that just failed may halt the wave before the next send
+            self.rate.errors = self._error_total()
         ready = self.snapshots.take_ready()
         stopped = "errors exceeded max_errors" if self.rate.halted else self.rate.stopped_reason
         if stopped:
