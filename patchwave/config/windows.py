@@ -15,6 +15,7 @@ from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
+from patchwave.config.snapshots import SnapshotSettings
 from patchwave.window.named import check_names
 from patchwave.window.ratespec import parse_rate
 
@@ -214,6 +215,9 @@ class Window(Strict):
     )
     overlap_wait_minutes: int = Field(
         default=30, ge=0, le=1440, description="How long to wait for instances another run is patching."
+    )
+    snapshot: SnapshotSettings = Field(
+        default_factory=SnapshotSettings, description="EBS snapshots before each install (rollback)."
     )
     waves: list[Wave] = Field(min_length=1)
 
