@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from flows.opaque import opaque
+from flows.parameters import checked
 from patchwave.config import load_config
 from patchwave.config.history import load_history_settings
 from patchwave.connect import FleetHandle, open_fleet, open_run_store
@@ -91,3 +92,6 @@ def rollback(
     if any(e.result != "restored" for e in section.entries):
         return Failed(message=message)
     return Completed(message=message)
+
+
+checked(rollback)  # deployment parameters: one line, before anything starts

@@ -1,6 +1,6 @@
 """Deployment parameters, fuzzed: what a UI user types into the run form of each deployed flow
-(patch-window, emergency-patch, retry-failed, scan-fleet, compliance-scan, account-window,
-patch-accounts), through the path a deployment run takes: the flow engine's parameter
+(patch-window, emergency-patch, retry-failed, rollback, scan-fleet, compliance-scan,
+account-window, patch-accounts), through the path a deployment run takes: the flow engine's parameter
 validation (``Flow.validate_parameters``, wrapped by ``flows.parameters.checked``), and, for a
 sample, real flow calls. Every bad input ends in one line naming the parameter and its value
 (a Failed state, for a flow call), before the flow's body: no traceback, no fleet built, no
@@ -30,6 +30,7 @@ from flows.emergency_patch import emergency_patch
 from flows.multi_account import patch_accounts
 from flows.patch_window import patch_window
 from flows.retry_failed import retry_failed
+from flows.rollback import rollback
 from flows.scan_fleet import scan_fleet
 from patchwave.errors import ConfigError
 from patchwave.state.ledger import RUN_ID
@@ -43,6 +44,7 @@ FLOWS = {
     "emergency-patch": emergency_patch,
     "emergency-form": emergency_form,
     "retry-failed": retry_failed,
+    "rollback": rollback,
     "scan-fleet": scan_fleet,
     "compliance-scan": compliance_scan,
     "account-window": account_window,
@@ -70,6 +72,10 @@ BAD_PATHS = st.one_of(
 BAD_PATCHES = st.sampled_from(
     [[""], [" "], ["a b c"], ["x" * 500], [1], "KB5000001", [None], [["x"]], ["$(id)"], ["../x"]]
 )
+BAD_INSTANCES = st.one_of(
+    st.sampled_from([["i-1"], [""], ["../x"], "i-0123456789abcdef0", [1], [None], ["I-0123456789ABCDEF0"]]),
+    st.lists(st.text(max_size=12), min_size=1, max_size=2),
+)
 BAD_TAGS = st.sampled_from(
     [{"": ["a"]}, {"PatchGroup": ["x"]}, {"k": []}, {"k": [""]}, {"k": "v"}, "k=v", [1], {"k": ["\x1b[31m"]}]
 )
@@ -96,6 +102,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, config: Any) -> dict[str, An
         "emergency-patch": {**common, "request": request},
         "emergency-form": {**common, "request": form},
         "retry-failed": {**common, "run_id": "abc-123"},
+        "rollback": {**common, "run_id": "abc-123", "instances": ids("f3", 1)},
         "scan-fleet": {**scan, "window": "test-window"},
         "compliance-scan": {**scan, "timeout_minutes": 5},
         "account-window": {**accounts, "account": "123456789012", "region": "eu-west-1"},
@@ -111,6 +118,8 @@ def value_for(name: str) -> st.SearchStrategy[Any]:
         return BAD_PATHS
     if name == "patches":
         return BAD_PATCHES
+    if name == "instances":
+        return BAD_INSTANCES
     if name == "tags":
         return BAD_TAGS
     if name == "request":
@@ -151,6 +160,11 @@ def acceptable(flow: str, name: str, value: Any, world: dict[str, Any]) -> bool:
     if name in ("resume", "run_id"):
         text = _as(str | None, value)
         return text is None if name == "resume" else isinstance(text, str) and bool(RUN_ID.match(text))
+    if name == "instances":
+        found = _as(list[str], value)
+        return isinstance(found, list) and all(
+            re.fullmatch(r"i-[0-9a-f]{8}([0-9a-f]{9})?|mi-[0-9a-f]{17}", v) for v in found
+        )
     if name == "account":
         return isinstance(value, str) and bool(re.fullmatch(r"\d{12}", value))
     if name == "region":

@@ -90,6 +90,14 @@ def _pattern(field: str, pattern: re.Pattern[str], expected: str) -> Callable[[s
     return check
 
 
+def _instances(value: list[str] | None) -> None:
+    from patchwave.config.windows import INSTANCE_ID
+
+    for instance_id in value or []:
+        if not INSTANCE_ID.match(instance_id):
+            raise ConfigError(SOURCE, "instances", instance_id, "expected an instance id (i-... or mi-...)")
+
+
 def _report(value: str | None) -> None:
     if value is not None and not Path(value).is_file():
         raise ConfigError(SOURCE, "report", value, "no such report file")
@@ -107,6 +115,7 @@ CHECKS: dict[str, Callable[[Any], object]] = {
     "region": _pattern("region", REGION, "a region such as eu-west-1"),
     "child_deployment": _pattern("child_deployment", DEPLOYMENT, "'FLOW/DEPLOYMENT'"),
     "report": _report,
+    "instances": _instances,
 }
 
 
