@@ -148,6 +148,11 @@ def check_parameters(values: dict[str, Any]) -> None:
     for name, value in values.items():
         if name in CHECKS:
             _checked(name, value, CHECKS[name])
+    if "report" in values and "run_id" in values:  # retry: exactly one way to name the run
+        from patchwave.window.retry import check_one_run
+
+        report, run_id = values["report"], values["run_id"]
+        _checked("run_id", run_id, lambda _: check_one_run(report, run_id, "report", "run_id"))
     if values.get("report_dir") is not None:  # last: the one check that creates a folder
         _checked("report_dir", values["report_dir"], lambda v: _writable(v, "report_dir"))
     if values.get("report_json") is not None:
