@@ -40,6 +40,7 @@ from patchwave.fleet import (
 )
 from patchwave.history.records import PatchObservation
 from patchwave.sim import draws, patches, state_file
+from patchwave.sim.command_index import CommandIndex
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.patch_details import describe_patches
 from patchwave.sim.records import (
@@ -74,6 +75,7 @@ class SimulatedFleet:
         self._instances: dict[str, SimInstance] = {}
         self._commands: dict[str, list[SimInvocation]] = {}
         self._command_info: dict[str, SimCommand] = {}
+        self._index = CommandIndex()  # by position sent, executing, by instance: linear listings
         self._events: list[tuple[dt.datetime, int, str, object]] = []
         self._seq = itertools.count()
         self._snapshots: dict[str, dt.date] = {}
@@ -215,24 +217,23 @@ class SimulatedFleet:
         inst = self._instances[instance_id]
         terminated = inst.state_at(when) == "terminated"
         inst.busy_until, inst.busy_forever = None, False
-        for invocations in self._commands.values():
-            for inv in invocations:
-                if inv.instance_id != instance_id or inv.cancelled_at is not None:
-                    continue
-                if inv.end is not None and inv.end <= when:
-                    continue
-                inv.applied = True  # nothing it did is reported any more
-                if when < inv.started:
-                    if terminated:
-                        inv.started = inv.end = when + UNDELIVERABLE_AFTER
-                        inv.final_status, inv.final_details = "Failed", "Undeliverable"
-                    else:
-                        inv.started = inv.end = max(when, inv.deliver_by or when)
-                        inv.final_status, inv.final_details = "TimedOut", "DeliveryTimedOut"
+        for inv in self._index.by_instance.get(instance_id, []):
+            if inv.cancelled_at is not None:
+                continue
+            if inv.end is not None and inv.end <= when:
+                continue
+            inv.applied = True  # nothing it did is reported any more
+            if when < inv.started:
+                if terminated:
+                    inv.started = inv.end = when + UNDELIVERABLE_AFTER
+                    inv.final_status, inv.final_details = "Failed", "Undeliverable"
                 else:
-                    inv.end = max(when, inv.started + EXECUTION_TIMEOUT)
-                    inv.final_status, inv.final_details = "TimedOut", "ExecutionTimedOut"
-                self._schedule(inv.end, inv)
+                    inv.started = inv.end = max(when, inv.deliver_by or when)
+                    inv.final_status, inv.final_details = "TimedOut", "DeliveryTimedOut"
+            else:
+                inv.end = max(when, inv.started + EXECUTION_TIMEOUT)
+                inv.final_status, inv.final_details = "TimedOut", "ExecutionTimedOut"
+            self._schedule(inv.end, inv)
 
     # ----------------------------------------------------------------- what the APIs see
     def _lag(self) -> dt.timedelta:
@@ -277,21 +278,26 @@ class SimulatedFleet:
         return not all(inv.finished_at(now) for inv in self._commands[command_id])
 
     def commands_page(
-        self, matches: Callable[[SimCommand], bool], cursor: int, size: int
+        self,
+        matches: Callable[[SimCommand], bool],
+        cursor: int,
+        size: int,
+        invoked_after: dt.datetime | None = None,
+        executing_at: dt.datetime | None = None,
     ) -> tuple[list[str], int | None]:
         """One page of ListCommands: the first ``size`` commands from position ``cursor`` (in
         the order they were sent) that match now, and the cursor of the next page, None when no
         later command matches. A cursor, not an offset: what finished since the last page does
-        not shift the next one."""
-        order = list(self._command_info.values())
-        page: list[str] = []
-        position = cursor
-        while position < len(order) and len(page) < size:
-            if matches(order[position]):
-                page.append(order[position].command_id)
-            position += 1
-        more = any(matches(info) for info in order[position:])
-        return page, position if more else None
+        not shift the next one. ``invoked_after`` and ``executing_at`` (only commands executing
+        then) narrow the commands looked at through the index; ``matches`` decides."""
+        executing = None
+        if executing_at is not None:
+            at = executing_at
+
+            def executing(command_id: str) -> bool:
+                return self.is_executing(command_id, at)
+
+        return self._index.page(matches, cursor, size, invoked_after, executing)
 
     def progress_of(self, command_id: str, now: dt.datetime) -> CommandProgress:
         invocations = self._commands[command_id]
@@ -374,6 +380,7 @@ class SimulatedFleet:
                 self._first_install.setdefault(invocation.instance_id, now)
         self._commands[command_id] = invocations
         self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment, asked)
+        self._index.add(self._command_info[command_id], invocations)
         self.save()
         return command_id
 
@@ -580,7 +587,7 @@ class SimulatedFleet:
                         and self.is_executing(info.command_id, now)
                     )
 
-                page, cursor = self.commands_page(matches, cursor, 50)
+                page, cursor = self.commands_page(matches, cursor, 50, since, now)
                 found.update({c: self.progress_of(c, now) for c in page if c in wanted})
             return found
 
@@ -761,6 +768,10 @@ class SimulatedFleet:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+        if "_index" not in state:  # a state file from before the index: rebuild it
+            self._index = CommandIndex()
+            for command_id, info in self._command_info.items():
+                self._index.add(info, self._commands[command_id])
 
     def save(self) -> None:
         """Write the whole simulation (clock included) to the spec's state file, atomically."""
