@@ -24,6 +24,7 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from botocore.session import get_session
+from botocore.utils import parse_timestamp
 
 from patchwave.config.aws import AwsSettings
 from patchwave.errors import FleetUnavailable
@@ -117,6 +118,16 @@ def _make_session(settings: AwsSettings) -> boto3.Session:
     return session
 
 
+def utc_timestamp(value: Any) -> dt.datetime:
+    """A response timestamp as an aware UTC datetime. The JSON services patchwave calls send
+    epoch seconds; botocore's default parser builds a local-zone tzinfo (dateutil's tzlocal)
+    for each one, a tenth of the CPU of a window's calls (issue 13's profile). Anything else
+    (ISO 8601, RFC 822: the XML services) goes to botocore's own parser."""
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    return parse_timestamp(value)
+
+
 class AwsClients:
     """Lazily created clients sharing one session, one retry policy and one call counter."""
 
@@ -124,6 +135,9 @@ class AwsClients:
         self.session = session
         self.counter = counter or CallCounter()
         session.events.register_first("before-call", self.counter)  # before any short-circuit
+        # clients are created later (lazily), with parsers made by this factory
+        factory = session._session.get_component("response_parser_factory")  # noqa: SLF001
+        factory.set_parser_defaults(timestamp_parser=utc_timestamp)
 
     def _client(self, service: str, config: BotoConfig | None = None) -> Any:
         return self.session.client(service, config=config or RETRIES)

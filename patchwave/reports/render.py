@@ -138,7 +138,8 @@ def to_markdown(report: Report) -> str:
     for row in compliance_rows(report):
         after = "-" if row["instances_after"] is None else row["instances_after"]
         lines.append(f"| {row['severity']} | {row['instances_before']} | {after} |")
-    problems = [i for i in report.instances if i.outcome not in (Outcome.PATCHED, Outcome.ALREADY_COMPLIANT)]
+    ordered = failures_first(report)  # sorted once: each instance's place in it is its rank
+    problems = [i for i in ordered if i.outcome not in (Outcome.PATCHED, Outcome.ALREADY_COMPLIANT)]
     if problems:
         lines += [
             "",
@@ -147,14 +148,14 @@ def to_markdown(report: Report) -> str:
             "| instance | wave | outcome | detail | command | output |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
-        for item in sorted(problems, key=lambda i: failures_first(report).index(i)):
+        for item in problems:
             detail = item.error or item.status_details
             where = ", ".join(f"{k}: {v}" for k, v in item.output.items())
             lines.append(
                 f"| {_md(item.instance_id)} | {_md(item.wave)} | {item.outcome.value} | {_md(detail)} | "
                 f"{_md(item.command_id)} | {_md(where)} |"
             )
-    drill = [i for i in failures_first(report) if i.patches and (i.patches.before or i.patches.after)]
+    drill = [i for i in ordered if i.patches and (i.patches.before or i.patches.after)]
     if drill:
         lines += [
             "",

@@ -185,6 +185,7 @@ class WaveRunner:
         self.seen_down: set[str] = set()  # rebooting instances seen ConnectionLost
         self.awaiting: dict[str, _Awaited] = {}  # stale patch states waited for
         self.next_state_check: dt.datetime | None = None
+        self._platform_of: dict[str, str] | None = None
         self.excused: Counter[str] = Counter()  # per command: errors AWS counts, patchwave not
         self.error_floor = 0  # errors a run that died had counted when it halted (resume)
         self.halt_recorded = False
@@ -649,8 +650,10 @@ class WaveRunner:
             self._await_states(scanned, "Scan")
 
     def _platforms(self, instance_ids: Sequence[str]) -> dict[str, str]:
-        wanted = set(instance_ids)
-        return {m.instance_id: m.platform for m in self.wave.members if m.instance_id in wanted}
+        if self._platform_of is None:  # built once: asked for every batch (was a wave's scan each)
+            self._platform_of = {m.instance_id: m.platform for m in self.wave.members}
+        known = self._platform_of
+        return {iid: known[iid] for iid in instance_ids if iid in known}
 
     def _named_problems(self, instance_ids: list[str], allow_pending: bool) -> dict[str, list[str]]:
         s = self.settings
