@@ -63,10 +63,14 @@ def test_list_commands_invoked_after_pages_from_the_first_command_after_the_mome
     members = ids("e2", 5)
     sim, clock = world(spec([group("a", members)]), config.baselines)
     adapter, _ = emulated_aws_fleet(sim)
-    early = [adapter.send_patch_command(PatchCommand((i,), "Scan", "NoReboot", "s", "r")) for i in members[:2]]
+    early = [
+        adapter.send_patch_command(PatchCommand((i,), "Scan", "NoReboot", "s", "r")) for i in members[:2]
+    ]
     clock.sleep(600)
     moment = clock.now()
-    later = [adapter.send_patch_command(PatchCommand((i,), "Scan", "NoReboot", "s", "r")) for i in members[2:]]
+    later = [
+        adapter.send_patch_command(PatchCommand((i,), "Scan", "NoReboot", "s", "r")) for i in members[2:]
+    ]
     after = [{"key": "InvokedAfter", "value": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}]
     found: list[str] = []
     kwargs: dict[str, Any] = {"Filters": after, "MaxResults": 1}
@@ -90,6 +94,8 @@ def test_describe_instance_information_pages_hold_across_a_node_stopping(config)
     second = ssm.describe_instance_information(MaxResults=5, NextToken=first["NextToken"])
     assert [i["InstanceId"] for i in second["InstanceInformationList"]] == members[5:]
     assert "NextToken" not in second  # no later node is listed: no empty page to ask for
-    again = [i["InstanceId"] for i in ssm.describe_instance_information(MaxResults=50)["InstanceInformationList"]]
+    again = [
+        i["InstanceId"] for i in ssm.describe_instance_information(MaxResults=50)["InstanceInformationList"]
+    ]
     assert again == [m for m in members if m != members[1]]
     assert emulator.calls == ["DescribeInstanceInformation"] * 3
