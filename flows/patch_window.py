@@ -38,6 +38,7 @@ from patchwave.state.ledger import (
     result_to_dict,
 )
 from patchwave.window.decisions import Decision
+from patchwave.window.gates import wave_alarms
 from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import WavePlan, exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
@@ -80,6 +81,7 @@ def settings_for(
         overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
         attempt=attempt,
         undelivered_are_errors=window.count_undelivered_as_errors,
+        alarms=tuple((w.name, wave_alarms(window.alarms, w.alarms)) for w in window.waves),
     )
 
 

@@ -89,6 +89,7 @@ class PatchCommand:
             raise ValueError(f"a command takes 1 to {MAX_IDS_PER_CALL} instance ids")
 
     token: str = ""  # unique per command: written to the ledger before the command is sent
+    alarm: str = ""  # the CloudWatch alarm SSM itself watches (AlarmConfiguration takes one)
 
     @property
     def comment(self) -> str:
@@ -232,6 +233,18 @@ class Fleet(Protocol):
 
     def api_calls(self) -> dict[str, int]:
         """Calls made so far, by API name (for reports and benchmarks)."""
+        ...
+
+    # -- gates: CloudWatch alarms and Change Calendars (patchwave/window/gates.py)
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        """The state (OK, ALARM, INSUFFICIENT_DATA) of each named CloudWatch alarm, metric or
+        composite (DescribeAlarms, 100 names a call); an alarm that does not exist is absent."""
+        ...
+
+    def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
+        """OPEN or CLOSED for each Change Calendar at a moment (GetCalendarState, one call per
+        calendar so a refusal can name the closed one); a calendar that cannot be read is
+        absent."""
         ...
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from patchwave.aws import ec2, elbv2, patches, s3, ssm
+from patchwave.aws import cloudwatch, ec2, elbv2, patches, s3, ssm
 from patchwave.aws.instance_patches import describe_instance_patches
 from patchwave.aws.platforms import operating_system
 from patchwave.aws.session import AwsClients
@@ -170,6 +170,8 @@ class AwsFleet:
                 "CloudWatchLogGroupName": output.cloudwatch_log_group,
                 "CloudWatchOutputEnabled": True,
             }
+        if command.alarm:  # SSM stops the command itself when this alarm fires (one alarm a command)
+            request["AlarmConfiguration"] = {"Alarms": [{"Name": command.alarm}], "IgnorePollAlarmFailure": False}
         notes = self.settings.notifications
         if notes.sns_topic_arn and notes.service_role_arn:
             request["ServiceRoleArn"] = notes.service_role_arn
@@ -381,3 +383,13 @@ class AwsFleet:
 
     def api_calls(self) -> dict[str, int]:
         return dict(self.clients.counter.calls)
+
+    # -- gates: CloudWatch alarms and Change Calendars (patchwave/window/gates.py)
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        """DescribeAlarms (cloudwatch:DescribeAlarms), in ``aws/cloudwatch.py``."""
+        return cloudwatch.alarm_states(self.clients.cloudwatch, names)
+
+    def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
+        """GetCalendarState (ssm:GetCalendarState), one calendar a call, in ``aws/ssm.py``."""
+        found = {name: ssm.calendar_state(self.clients.ssm, name, at) for name in names}
+        return {name: state for name, state in found.items() if state is not None}

@@ -15,6 +15,7 @@ from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
+from patchwave.config.gates import Freezes, check_alarm_names
 from patchwave.window.named import check_names
 from patchwave.window.ratespec import parse_rate
 
@@ -140,6 +141,14 @@ class Wave(Strict):
     max_concurrency: str = Field(default="10%", description='"N" or "N%" of the wave.')
     max_errors: str = Field(default="0", description='"N" or "N%" of the wave tolerated.')
     require_approval: bool = False
+    alarms: list[str] = Field(
+        default_factory=list, description="CloudWatch alarms that halt this wave when one is in ALARM."
+    )
+
+    @field_validator("alarms")
+    @classmethod
+    def _alarms(cls, names: list[str]) -> list[str]:
+        return check_alarm_names(names)
 
     @field_validator("max_concurrency", "max_errors")
     @classmethod
@@ -193,7 +202,16 @@ class Window(Strict):
     overlap_wait_minutes: int = Field(
         default=30, ge=0, le=1440, description="How long to wait for instances another run is patching."
     )
+    alarms: list[str] = Field(
+        default_factory=list, description="CloudWatch alarms every wave of this window watches."
+    )
+    freezes: Freezes = Field(default_factory=Freezes, description="When this window must not start.")
     waves: list[Wave] = Field(min_length=1)
+
+    @field_validator("alarms")
+    @classmethod
+    def _alarms(cls, names: list[str]) -> list[str]:
+        return check_alarm_names(names)
 
     @field_validator("reboot_concurrency")
     @classmethod
@@ -223,6 +241,7 @@ class WindowsFile(Strict):
     """``config/windows.yaml``."""
 
     windows: list[Window] = Field(default_factory=list)
+    freezes: Freezes = Field(default_factory=Freezes, description="Freezes that hold for every window.")
 
     @model_validator(mode="after")
     def _unique(self) -> WindowsFile:

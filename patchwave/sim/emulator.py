@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from patchwave.fleet import PatchCommand
+from patchwave.sim.emulator_gates import GatesEmulation
 from patchwave.sim.emulator_patches import NamedPatchesEmulation
 from patchwave.sim.fleet import PATCH_DOCUMENT, SimulatedFleet
 from patchwave.sim.records import SimCommand
@@ -104,7 +105,7 @@ def _page(operation: str, items: list[Any], params: dict[str, Any], key: str) ->
     return answer
 
 
-class Emulator(NamedPatchesEmulation):
+class Emulator(NamedPatchesEmulation, GatesEmulation):
     def __init__(self, sim: SimulatedFleet, document: str = PATCH_DOCUMENT) -> None:
         self.sim = sim
         self.document = document
@@ -287,6 +288,7 @@ class Emulator(NamedPatchesEmulation):
             run_id="emulated",
             install_override=self.override_ids(parameters),
             timeout_seconds=params.get("TimeoutSeconds", 600),
+            alarm=params.get("AlarmConfiguration", {"Alarms": [{"Name": ""}]})["Alarms"][0]["Name"],
         )
         command_id = self.sim.start_command(command, now, comment)
         return {"Command": {"CommandId": command_id, "Comment": comment, "Status": "Pending"}}

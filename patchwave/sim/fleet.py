@@ -188,6 +188,9 @@ class SimulatedFleet:
             elif kind == "vanish":
                 assert isinstance(payload, str)
                 self._vanish(payload, when)
+            elif kind == "alarm":  # SSM stops a command whose AlarmConfiguration alarm fired
+                assert isinstance(payload, str)
+                self.cancel(payload, [i.instance_id for i in self._commands[payload]], when)
         return now
 
     def _events_push(self, when: dt.datetime, kind: str, payload: object) -> None:
@@ -374,6 +377,7 @@ class SimulatedFleet:
                 self._first_install.setdefault(invocation.instance_id, now)
         self._commands[command_id] = invocations
         self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment, asked)
+        self._watch_alarm(command_id, command.alarm, now)
         self.save()
         return command_id
 
@@ -751,6 +755,35 @@ class SimulatedFleet:
         with self._lock:
             self._call("DescribeInstancePatches", len(instance_ids))
             return describe_patches(self, instance_ids, self._advance())
+
+    # ----------------------------------------------------------------- gates (patchwave/sim/gates.py)
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            self._call("DescribeAlarms", max(1, math.ceil(len(names) / 100)))
+            return self.alarm_states_at(names, self._advance())
+
+    def alarm_states_at(self, names: Sequence[str], now: dt.datetime, composite: bool = True) -> dict[str, str]:
+        """Uncharged (the emulator charges its own requests); composite alarms only if asked."""
+        minutes = (now - self.spec.start).total_seconds() / 60
+        alarms = self._behaviour.alarms
+        return {
+            n: alarms[n].state_at(minutes) for n in names if n in alarms and (composite or not alarms[n].composite)
+        }
+
+    def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
+        with self._lock:
+            self._call("GetCalendarState", len(names))
+            calendars = self._behaviour.calendars
+            return {n: calendars[n].state_at(at)[0] for n in names if n in calendars}
+
+    def _watch_alarm(self, command_id: str, alarm: str, now: dt.datetime) -> None:
+        """AlarmConfiguration: the command is stopped the moment its alarm is in ALARM."""
+        spec = self._behaviour.alarms.get(alarm) if alarm else None
+        if spec is None:
+            return
+        at = spec.next_alarm((now - self.spec.start).total_seconds() / 60)
+        if at is not None:
+            self._events_push(max(now, self.spec.start + dt.timedelta(minutes=at)), "alarm", command_id)
 
     # ----------------------------------------------------------------- persistence
     def __getstate__(self) -> dict[str, object]:

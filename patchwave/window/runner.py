@@ -39,6 +39,7 @@ from patchwave.clock import Clock
 from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation, PatchCommand
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
+from patchwave.window.gates import alarm_halt
 from patchwave.window.named import NamedPatches, override_groups, verify_named, wanted_for
 from patchwave.window.outcomes import (
     ERRORS,
@@ -76,6 +77,10 @@ class WaveSettings:
     overlap_wait: dt.timedelta = dt.timedelta(minutes=30)  # for instances another run holds
     attempt: int = 1  # the flow run's attempt (Prefect retries keep the run, count attempts)
     undelivered_are_errors: bool = False  # Undeliverable, AccessDenied... count toward max_errors
+    alarms: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per wave name: the alarms it watches
+
+    def alarms_for(self, wave: str) -> tuple[str, ...]:
+        return next((names for name, names in self.alarms if name == wave), ())
 
 
 @dataclass
@@ -189,6 +194,8 @@ class WaveRunner:
         self.error_floor = 0  # errors a run that died had counted when it halted (resume)
         self.halt_recorded = False
         self.resumed = False
+        self.alarms = settings.alarms_for(wave.name)
+        self.alarm_reason = ""  # set when one of the wave's alarms halted it
         for member in wave.members:
             if member.preset is not None:
                 self.results[member.instance_id] = preset_result(member, wave.name, clock.now())
@@ -294,6 +301,7 @@ class WaveRunner:
         if self.resumed and self.tracker.active:
             self._observe()  # what the adopted commands did while no one watched, before any start
         while True:
+            self._check_alarms()
             self._start_installs()
             self._start_reboots()
             self._flush_verification()
@@ -303,7 +311,9 @@ class WaveRunner:
             self.clock.sleep(self._next_wait())
             self._heartbeat()
             self._observe()
-        reason = "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
+        reason = self.alarm_reason or (
+            "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
+        )
         for instance_id, (_, holder) in list(self.waiting.items()):
             self._finish(
                 instance_id,
@@ -318,7 +328,7 @@ class WaveRunner:
         self.leased.clear()
         self._release_finished()
         self._report_progress()
-        if self.rate.halted:
+        if self.rate.halted or self.alarm_reason:
             status = "halted"
         elif self.rate.stopped_reason:
             status = "cut_off"
@@ -400,7 +410,7 @@ class WaveRunner:
     def _start_installs(self) -> None:
         stop_at = self.settings.stop_starting_at
         now = self.clock.now()
-        if (self.queue or self.waiting) and stop_at is not None and now >= stop_at:
+        if (self.queue or self.waiting) and stop_at is not None and now >= stop_at and not self.alarm_reason:
             self.rate.stopped_reason = "the window's cutoff has passed"
         self._give_up_waiting(now)
         free = self.rate.free_slots(self._slots_in_use())
@@ -440,6 +450,7 @@ class WaveRunner:
                 run_id=settings.run_id,
                 deadline=deadline,
                 install_override=override,
+                alarm=self.alarms[0] if self.alarms else "",
             )
         ]
         for tracked in sent:
@@ -449,6 +460,17 @@ class WaveRunner:
                 self.install_command[instance_id] = tracked.command_id
         self._vanished_at_send()
         self.peak_in_flight = max(self.peak_in_flight, self._slots_in_use())
+
+    def _check_alarms(self) -> None:
+        """While the wave has work, one look at its alarms before anything may start
+        (patchwave/window/gates.py): the first in ALARM halts it, as errors would."""
+        if not self.alarms or self.alarm_reason or not (self.queue or self.waiting or self.tracker.active):
+            return
+        reason = alarm_halt(self.fleet, self.alarms)
+        if reason:
+            self.alarm_reason = reason
+            self.rate.stopped_reason = reason  # nothing new starts; in-flight work is polled to its end
+            self.record("halt", wave=self.wave.name, errors=self.rate.errors, reason=reason)
 
     def _vanished_at_send(self) -> None:
         """Instances a SendCommand could not include any more (terminated mid-window)."""
