@@ -17,6 +17,7 @@ from prefect.runtime.flow_run import get_scheduled_start_time
 from prefect.states import State
 
 from flows.approval import ask_approval
+from flows.freeze import freeze_check
 from flows.history_hook import record_window_history
 from flows.offline import Orchestration
 from flows.opaque import opaque
@@ -106,6 +107,7 @@ def run_window(
     snapshot_id: str | None = None,
     retry_of: str = "",
     resume: str | None = None,
+    freeze_override: str = "",
 ) -> Report:
     """Compose the window's tasks; returns the report (already written and published).
 
@@ -262,6 +264,7 @@ def run_window(
         attempt=attempt,
         wall_started_at=wall_started,
         output=output_locator(handle, run_id),
+        freeze_override=freeze_override,
     )
     paths = orch.call(publish_report, opaque(report), report_dir, report_json)
     paths = {**paths, **handle.runs.keep_reports(run_id, paths)}  # any worker can retry it
@@ -347,6 +350,9 @@ def patch_window(
     if patches:
         spec = Window.model_validate(spec.model_dump() | {"install_override": list(patches)})
     handle = open_fleet(fleet, config, speed)
+    frozen = freeze_check(handle, [config.windows.freezes, spec.freezes], window_start(handle), spec.name)
+    if frozen is not None:  # not started: no fleet call beyond the calendar check
+        return frozen
     report = run_window(handle, spec, report_dir=report_dir, report_json=report_json, resume=resume)
     record_window_history(handle, report, config_dir, "window")
     return final_state(report)

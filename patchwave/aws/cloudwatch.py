@@ -21,7 +21,10 @@ def alarm_states(cloudwatch: Any, names: Sequence[str]) -> dict[str, str]:
     paginator = cloudwatch.get_paginator("describe_alarms")
     found: dict[str, str] = {}
     for chunk in chunks(list(names), MAX_ALARM_NAMES):
-        for page in paginator.paginate(AlarmNames=list(chunk), AlarmTypes=ALARM_TYPES):
+        pages = paginator.paginate(
+            AlarmNames=list(chunk), AlarmTypes=ALARM_TYPES, PaginationConfig={"PageSize": MAX_ALARM_NAMES}
+        )
+        for page in pages:
             for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
                 found[alarm["AlarmName"]] = alarm["StateValue"]
     return found

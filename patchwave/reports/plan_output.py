@@ -7,6 +7,8 @@ short is worse than a long line, so the plan is printed at least as wide as its 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.measure import Measurement
@@ -22,7 +24,20 @@ def wide_console(table: Table) -> Console:
     return Console(width=max(probe.width, needed))
 
 
-def plan_json(plan: Plan, targets: int) -> str:
+def gate_lines(gates: Mapping[str, Any]) -> list[str]:
+    """The gates under the plan table: freeze status at the planned start, alarms per wave."""
+    when = gates["planned_start"]
+    if gates["frozen"]:
+        lines = [f"freeze: FROZEN at the planned start ({when}): {gates['freeze_reason']}"]
+    else:
+        calendars = ", ".join(gates["change_calendars"])
+        lines = [f"freeze: none at the planned start ({when})" + (f"; calendars OPEN: {calendars}" if calendars else "")]
+    for wave, names in gates["alarms"].items():
+        lines.append(f"wave {wave}: alarms watched: {', '.join(names) if names else 'none'}")
+    return lines
+
+
+def plan_json(plan: Plan, targets: int, gates: Mapping[str, Any] | None = None) -> str:
     waves = [
         {
             "name": wave.name,
@@ -52,6 +67,7 @@ def plan_json(plan: Plan, targets: int) -> str:
             "to_install": sum(len(w.install_ids) for w in plan.waves),
             "waves": waves,
             "warnings": list(plan.warnings),
+            **({"gates": dict(gates)} if gates is not None else {}),
         },
         indent=2,
     )

@@ -113,6 +113,8 @@ def to_markdown(report: Report) -> str:
     ]
     if report.reason:
         lines.append(f"- reason: {_md(report.reason)}")
+    if report.freeze_override:
+        lines.append(f"- freeze overridden: {_md(report.freeze_override)}")
     lines += ["", "## Outcomes", "", "| outcome | instances |", "| --- | ---: |"]
     lines += [f"| {name} | {count} |" for name, count in report.totals.items() if count]
     lines += [

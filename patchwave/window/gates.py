@@ -90,3 +90,35 @@ def freeze_at(fleet: Fleet, freezes: Sequence[Freezes], at: dt.datetime) -> Free
 
 def _utc(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def planned_start(cron: str | None, timezone: str, now: dt.datetime) -> dt.datetime:
+    """When a window would next start: its schedule's next slot after ``now``, else now."""
+    if not cron:
+        return now
+    import zoneinfo
+
+    from croniter import croniter
+
+    local = now.astimezone(zoneinfo.ZoneInfo(timezone))
+    following: dt.datetime = croniter(cron, local).get_next(dt.datetime)
+    return following.astimezone(dt.UTC)
+
+
+def plan_gates(
+    fleet: Fleet,
+    freezes: Sequence[Freezes],
+    window_alarms: Sequence[str],
+    waves: Sequence[tuple[str, Sequence[str]]],
+    at: dt.datetime,
+) -> dict[str, object]:
+    """What ``patchwave plan`` shows of the gates: the freeze status at the planned start and
+    the alarms each wave watches (the first is the one SendCommand carries)."""
+    status = freeze_at(fleet, freezes, at)
+    return {
+        "planned_start": at.astimezone(dt.UTC).isoformat(),
+        "frozen": status.frozen,
+        "freeze_reason": status.reason,
+        "change_calendars": list(status.calendars),
+        "alarms": {name: list(wave_alarms(window_alarms, own)) for name, own in waves},
+    }
