@@ -29,7 +29,9 @@ def emergency_patch(
     if frozen.frozen and not request.override_freeze:
         return refused("emergency", frozen, "--override-freeze REASON runs it anyway")
     override = f"{frozen.reason}; overridden: {request.override_freeze}" if frozen.frozen else ""
-    report = run_window(handle, window, report_dir=report_dir, reason=request.reason, freeze_override=override)
+    report = run_window(
+        handle, window, report_dir=report_dir, reason=request.reason, freeze_override=override
+    )
     record_window_history(handle, report, config_dir, "emergency")
     if not report.instances:
         # an emergency that patches nothing must not look like one that succeeded

@@ -412,7 +412,8 @@ def plan(
     from patchwave.window.gates import plan_gates, planned_start
 
     schedule = spec.schedule
-    at = planned_start(schedule.cron if schedule else None, schedule.timezone if schedule else "UTC", handle.clock.now())
+    cron, zone = (schedule.cron, schedule.timezone) if schedule else (None, "UTC")
+    at = planned_start(cron, zone, handle.clock.now())
     waves_alarms = [(w.name, w.alarms) for w in spec.waves]
     gates = plan_gates(handle.fleet, [cfg.windows.freezes, spec.freezes], spec.alarms, waves_alarms, at)
     if output_json:
@@ -497,7 +498,8 @@ def emergency(
     speed: SpeedOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     override_freeze: Annotated[
-        str, typer.Option("--override-freeze", help="Run during a freeze; the reason (recorded in the report).")
+        str,
+        typer.Option("--override-freeze", help="Run during a freeze; the reason (recorded in the report)."),
     ] = "",
 ) -> None:
     """Patch named instances now (canary first), outside any schedule."""

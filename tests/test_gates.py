@@ -90,9 +90,7 @@ def test_send_command_carries_the_waves_first_alarm_as_botocore_validates_it(con
 
     # botocore validates after this hook: a request it refuses never reaches the emulator
     adapter.clients.session.events.register("before-parameter-build.ssm.SendCommand", capture)
-    win = window(
-        [{"name": "only", "max_concurrency": "5", "alarms": ["db-latency"]}], alarms=["api-5xx"]
-    )
+    win = window([{"name": "only", "max_concurrency": "5", "alarms": ["db-latency"]}], alarms=["api-5xx"])
     from flows.patch_window import settings_for
 
     settings = settings_for(win, "snap", "run", START + dt.timedelta(hours=3))
@@ -137,7 +135,10 @@ def test_describe_alarms_asks_for_composites_and_chunks_by_100(config) -> None:
 # ----------------------------------------------------------------- freezes
 CALENDARS = {
     "change-freeze": {"events": [{"start": "2026-11-29T00:00:00Z", "end": "2026-11-30T00:00:00Z"}]},
-    "release-days": {"type": "DEFAULT_CLOSED", "events": [{"start": "2026-11-29T01:00:00Z", "end": "2026-11-29T02:30:00Z"}]},
+    "release-days": {
+        "type": "DEFAULT_CLOSED",
+        "events": [{"start": "2026-11-29T01:00:00Z", "end": "2026-11-29T02:30:00Z"}],
+    },
 }
 
 
@@ -151,10 +152,14 @@ def freezes(**data):
 def test_freeze_reads_blackouts_then_calendars(config, through: str) -> None:
     sim, _ = world(spec([group("a", MEMBERS[:2])], calendars=CALENDARS), config.baselines)
     fleet = emulated_aws_fleet(sim)[0] if through == "aws" else sim
-    paris = freezes(blackouts=[{"start": "2026-12-24", "end": "2026-12-26", "timezone": "Europe/Paris", "reason": "Xmas"}])
+    paris = freezes(
+        blackouts=[{"start": "2026-12-24", "end": "2026-12-26", "timezone": "Europe/Paris", "reason": "Xmas"}]
+    )
     inside = dt.datetime(2026, 12, 23, 23, 30, tzinfo=dt.UTC)  # 00:30 on the 24th in Paris
     status = freeze_at(fleet, [paris], inside)
-    assert status.frozen and "blackout 2026-12-24 00:00 to 2026-12-27 00:00 Europe/Paris (Xmas)" in status.reason
+    assert (
+        status.frozen and "blackout 2026-12-24 00:00 to 2026-12-27 00:00 Europe/Paris (Xmas)" in status.reason
+    )
     assert not freeze_at(fleet, [paris], dt.datetime(2026, 12, 26, 23, 30, tzinfo=dt.UTC)).frozen
     calls_before = dict(fleet.api_calls())
     later = freeze_at(fleet, [freezes(change_calendars=["change-freeze"])], inside)
@@ -177,15 +182,27 @@ def test_freeze_reads_blackouts_then_calendars(config, through: str) -> None:
     ("snippet", "needle"),
     [
         ({"freezes": {"blackouts": [{"start": "2026-12-24", "end": "2026-12-20"}]}}, "is not after start"),
-        ({"freezes": {"blackouts": [{"start": "2026-13-01", "end": "2026-12-20"}]}}, "'2026-13-01' is not a date"),
-        ({"freezes": {"blackouts": [{"start": "2026-12-01", "end": "2026-12-02", "timezone": "Mars/Olympus"}]}}, "not an IANA time zone"),
+        (
+            {"freezes": {"blackouts": [{"start": "2026-13-01", "end": "2026-12-20"}]}},
+            "'2026-13-01' is not a date",
+        ),
+        (
+            {
+                "freezes": {
+                    "blackouts": [{"start": "2026-12-01", "end": "2026-12-02", "timezone": "Mars/Olympus"}]
+                }
+            },
+            "not an IANA time zone",
+        ),
         ({"freezes": {"blackout": []}}, "blackout"),
         ({"freezes": {"change_calendars": ["no spaces please"]}}, "not a Change Calendar"),
         ({"alarms": ["   "]}, "not a CloudWatch alarm name"),
         ({"alarms": ["a", "a"]}, "listed twice"),
     ],
 )
-def test_bad_gate_config_is_one_line_naming_file_field_and_value(tmp_path: Path, config, snippet, needle) -> None:
+def test_bad_gate_config_is_one_line_naming_file_field_and_value(
+    tmp_path: Path, config, snippet, needle
+) -> None:
     data = yaml.safe_load((Path("config") / "windows.yaml").read_text())
     data["windows"][0].update(snippet)
     (tmp_path / "windows.yaml").write_text(yaml.safe_dump(data))
@@ -228,11 +245,19 @@ def test_a_window_during_a_freeze_ends_cancelled_with_no_command_sent(config, tm
     frozen = dict(WINDOW, freezes={"change_calendars": ["change-freeze"]})
     folder, fleet_file = write_world(tmp_path, config, {"windows": [frozen]})
     state = patch_window(
-        window="nightly", config_dir=str(folder), fleet=f"sim:{fleet_file}",
-        report_dir=str(tmp_path / "r"), speed=0, return_state=True,
+        window="nightly",
+        config_dir=str(folder),
+        fleet=f"sim:{fleet_file}",
+        report_dir=str(tmp_path / "r"),
+        speed=0,
+        return_state=True,
     )
     assert state.is_cancelled()
-    assert state.message == "window nightly not started: frozen at 2026-11-29 02:00 UTC: Change Calendar 'change-freeze' is CLOSED"
+    assert (
+        state.message
+        == "window nightly not started: frozen at 2026-11-29 02:00 UTC: "
+        "Change Calendar 'change-freeze' is CLOSED"
+    )
     with get_client(sync_client=True) as client:  # as Prefect recorded it
         run = client.read_flow_run(state.state_details.flow_run_id)
     assert run.state.is_cancelled() and run.state.message == state.message
@@ -240,31 +265,54 @@ def test_a_window_during_a_freeze_ends_cancelled_with_no_command_sent(config, tm
     assert not sim.sent and not sim.touched  # nothing was sent, nothing listed
     assert not list((tmp_path / "r").glob("*.json"))
     # a global blackout refuses the same way, without even the calendar check
-    blacked = {"freezes": {"blackouts": [{"start": "2026-11-28", "end": "2026-11-29", "reason": "audit"}]}, "windows": [WINDOW]}
+    blacked = {
+        "freezes": {"blackouts": [{"start": "2026-11-28", "end": "2026-11-29", "reason": "audit"}]},
+        "windows": [WINDOW],
+    }
     folder, fleet_file = write_world(tmp_path, config, blacked)
     state = patch_window(
-        window="nightly", config_dir=str(folder), fleet=f"sim:{fleet_file}",
-        report_dir=str(tmp_path / "r"), speed=0, return_state=True,
+        window="nightly",
+        config_dir=str(folder),
+        fleet=f"sim:{fleet_file}",
+        report_dir=str(tmp_path / "r"),
+        speed=0,
+        return_state=True,
     )
-    assert state.is_cancelled() and "blackout 2026-11-28 00:00 to 2026-11-30 00:00 UTC (audit)" in state.message
+    assert (
+        state.is_cancelled() and "blackout 2026-11-28 00:00 to 2026-11-30 00:00 UTC (audit)" in state.message
+    )
 
 
 def emergency(tmp_path: Path, folder: Path, fleet_file: Path, *extra: str):
     common = ["--config", str(folder), "--fleet", f"sim:{fleet_file}", "--report-dir", str(tmp_path / "r")]
     return CliRunner().invoke(
         app,
-        ["emergency", "--reason", "openssl CVE", "--tag", "Workload=Test", "--no-canary",
-         "--max-concurrency", "100%", *extra, *common, "--speed", "0"],
+        [
+            "emergency",
+            "--reason",
+            "openssl CVE",
+            "--tag",
+            "Workload=Test",
+            "--no-canary",
+            "--max-concurrency",
+            "100%",
+            *extra,
+            *common,
+            "--speed",
+            "0",
+        ],
     )
 
 
 @pytest.mark.usefixtures("prefect_harness")
-def test_an_emergency_in_a_freeze_needs_override_freeze_and_the_report_says_so(config, tmp_path: Path) -> None:
+def test_an_emergency_in_a_freeze_needs_override_freeze_and_the_report_says_so(
+    config, tmp_path: Path
+) -> None:
     data = {"freezes": {"change_calendars": ["change-freeze"]}, "windows": [WINDOW]}
     folder, fleet_file = write_world(tmp_path, config, data)
     refused = emergency(tmp_path, folder, fleet_file)
     assert refused.exit_code == 2, refused.output
-    (line,) = [x for x in refused.output.splitlines() if x.strip()]
+    (line,) = [x for x in refused.output.splitlines() if x.startswith("error:")]
     assert line == (
         "error: emergency not started: frozen at 2026-11-29 02:00 UTC: Change Calendar 'change-freeze' "
         "is CLOSED; --override-freeze REASON runs it anyway"
@@ -276,7 +324,8 @@ def test_an_emergency_in_a_freeze_needs_override_freeze_and_the_report_says_so(c
     assert done.exit_code == 0, done.output
     report = json.loads(next((tmp_path / "r").glob("emergency-*.json")).read_text())
     assert report["freeze_override"] == (
-        "frozen at 2026-11-29 02:00 UTC: Change Calendar 'change-freeze' is CLOSED; overridden: exploited in the wild"
+        "frozen at 2026-11-29 02:00 UTC: Change Calendar 'change-freeze' is CLOSED; "
+        "overridden: exploited in the wild"
     )
     assert report["totals"]["patched"] == 6
     markdown = next((tmp_path / "r").glob("emergency-*.md")).read_text()

@@ -171,7 +171,10 @@ class AwsFleet:
                 "CloudWatchOutputEnabled": True,
             }
         if command.alarm:  # SSM stops the command itself when this alarm fires (one alarm a command)
-            request["AlarmConfiguration"] = {"Alarms": [{"Name": command.alarm}], "IgnorePollAlarmFailure": False}
+            request["AlarmConfiguration"] = {
+                "Alarms": [{"Name": command.alarm}],
+                "IgnorePollAlarmFailure": False,
+            }
         notes = self.settings.notifications
         if notes.sns_topic_arn and notes.service_role_arn:
             request["ServiceRoleArn"] = notes.service_role_arn

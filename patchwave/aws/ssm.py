@@ -126,6 +126,9 @@ def patch_compliance_summaries(ssm: Any) -> Iterator[dict[str, Any]]:
         yield from page["ResourceComplianceSummaryItems"]
 
 
+NOT_A_CALENDAR = frozenset({"InvalidDocument", "InvalidDocumentType", "UnsupportedCalendarException"})
+
+
 def calendar_state(ssm: Any, name: str, at: dt.datetime) -> str | None:
     """OPEN or CLOSED for one Change Calendar at a moment (GetCalendarState with AtTime), or
     None when the name is not a readable calendar (InvalidDocument, InvalidDocumentType,
@@ -135,7 +138,7 @@ def calendar_state(ssm: Any, name: str, at: dt.datetime) -> str | None:
             CalendarNames=[name], AtTime=at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("InvalidDocument", "InvalidDocumentType", "UnsupportedCalendarException"):
+        if exc.response["Error"]["Code"] in NOT_A_CALENDAR:
             return None
         raise
     return str(response["State"])

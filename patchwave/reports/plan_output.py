@@ -31,7 +31,9 @@ def gate_lines(gates: Mapping[str, Any]) -> list[str]:
         lines = [f"freeze: FROZEN at the planned start ({when}): {gates['freeze_reason']}"]
     else:
         calendars = ", ".join(gates["change_calendars"])
-        lines = [f"freeze: none at the planned start ({when})" + (f"; calendars OPEN: {calendars}" if calendars else "")]
+        lines = [f"freeze: none at the planned start ({when})"]
+        if calendars:
+            lines[0] += f"; calendars OPEN: {calendars}"
     for wave, names in gates["alarms"].items():
         lines.append(f"wave {wave}: alarms watched: {', '.join(names) if names else 'none'}")
     return lines

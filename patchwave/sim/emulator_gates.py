@@ -60,7 +60,11 @@ class GatesEmulation:
         from patchwave.sim.emulator import AwsError
 
         now = self._now()
-        at = dt.datetime.fromisoformat(params["AtTime"].replace("Z", "+00:00")) if params.get("AtTime") else now
+        at = (
+            dt.datetime.fromisoformat(params["AtTime"].replace("Z", "+00:00"))
+            if params.get("AtTime")
+            else now
+        )
         calendars = self.sim.spec.behaviour.calendars
         state, transitions = "OPEN", []
         for name in params["CalendarNames"]:

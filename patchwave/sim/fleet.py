@@ -762,13 +762,14 @@ class SimulatedFleet:
             self._call("DescribeAlarms", max(1, math.ceil(len(names) / 100)))
             return self.alarm_states_at(names, self._advance())
 
-    def alarm_states_at(self, names: Sequence[str], now: dt.datetime, composite: bool = True) -> dict[str, str]:
+    def alarm_states_at(
+        self, names: Sequence[str], now: dt.datetime, composite: bool = True
+    ) -> dict[str, str]:
         """Uncharged (the emulator charges its own requests); composite alarms only if asked."""
         minutes = (now - self.spec.start).total_seconds() / 60
         alarms = self._behaviour.alarms
-        return {
-            n: alarms[n].state_at(minutes) for n in names if n in alarms and (composite or not alarms[n].composite)
-        }
+        known = [n for n in names if n in alarms and (composite or not alarms[n].composite)]
+        return {n: alarms[n].state_at(minutes) for n in known}
 
     def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
         with self._lock:

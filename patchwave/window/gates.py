@@ -84,7 +84,9 @@ def freeze_at(fleet: Fleet, freezes: Sequence[Freezes], at: dt.datetime) -> Free
                 True, f"frozen at {_utc(at)}: Change Calendar {name!r} could not be read", tuple(names)
             )
         if state == CLOSED:
-            return FreezeStatus(True, f"frozen at {_utc(at)}: Change Calendar {name!r} is CLOSED", tuple(names))
+            return FreezeStatus(
+                True, f"frozen at {_utc(at)}: Change Calendar {name!r} is CLOSED", tuple(names)
+            )
     return FreezeStatus(False, calendars=tuple(names))
 
 
