@@ -236,15 +236,11 @@ WINDOW = {
 }
 
 
-@pytest.mark.usefixtures("prefect_harness")
-def test_a_window_during_a_freeze_ends_cancelled_with_no_command_sent(config, tmp_path: Path) -> None:
-    from prefect.client.orchestration import get_client
-
+def run_nightly(tmp_path: Path, folder: Path, fleet_file: Path):
+    """Window nightly as its schedule would start it: the patch-window flow, for real."""
     from flows.patch_window import patch_window
 
-    frozen = dict(WINDOW, freezes={"change_calendars": ["change-freeze"]})
-    folder, fleet_file = write_world(tmp_path, config, {"windows": [frozen]})
-    state = patch_window(
+    return patch_window(
         window="nightly",
         config_dir=str(folder),
         fleet=f"sim:{fleet_file}",
@@ -252,6 +248,15 @@ def test_a_window_during_a_freeze_ends_cancelled_with_no_command_sent(config, tm
         speed=0,
         return_state=True,
     )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_window_during_a_freeze_ends_cancelled_with_no_command_sent(config, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    frozen = dict(WINDOW, freezes={"change_calendars": ["change-freeze"]})
+    folder, fleet_file = write_world(tmp_path, config, {"windows": [frozen]})
+    state = run_nightly(tmp_path, folder, fleet_file)
     assert state.is_cancelled()
     assert (
         state.message
@@ -270,14 +275,7 @@ def test_a_window_during_a_freeze_ends_cancelled_with_no_command_sent(config, tm
         "windows": [WINDOW],
     }
     folder, fleet_file = write_world(tmp_path, config, blacked)
-    state = patch_window(
-        window="nightly",
-        config_dir=str(folder),
-        fleet=f"sim:{fleet_file}",
-        report_dir=str(tmp_path / "r"),
-        speed=0,
-        return_state=True,
-    )
+    state = run_nightly(tmp_path, folder, fleet_file)
     assert (
         state.is_cancelled() and "blackout 2026-11-28 00:00 to 2026-11-30 00:00 UTC (audit)" in state.message
     )

@@ -23,6 +23,15 @@ ALARM_NAME = re.compile(r"^(?!\s*$)[^\x00-\x1f\x7f]{1,255}$")
 CALENDAR = re.compile(r"^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:document/)?[a-zA-Z0-9_.\-]{3,128}$")
 
 
+def check_timezone(timezone: str) -> str:
+    """An IANA time zone (schedules and blackouts are read in one)."""
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("not an IANA time zone") from exc
+    return timezone
+
+
 def check_alarm_names(names: list[str]) -> list[str]:
     """Alarm names as CloudWatch and SendCommand's AlarmConfiguration accept them, once each."""
     seen: set[str] = set()
@@ -81,11 +90,7 @@ class Blackout(Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, timezone: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{timezone!r} is not an IANA time zone") from exc
-        return timezone
+        return check_timezone(timezone)
 
     @model_validator(mode="after")
     def _ordered(self) -> Blackout:

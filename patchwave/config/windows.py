@@ -8,14 +8,13 @@ option, and per-wave rate control.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from typing import Literal
 
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
-from patchwave.config.gates import Freezes, check_alarm_names
+from patchwave.config.gates import Freezes, check_alarm_names, check_timezone
 from patchwave.window.named import check_names
 from patchwave.window.ratespec import parse_rate
 
@@ -68,11 +67,7 @@ class Schedule(Strict):
     @field_validator("timezone")
     @classmethod
     def _valid_timezone(cls, timezone: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("not an IANA time zone") from exc
-        return timezone
+        return check_timezone(timezone)
 
 
 class Targets(Strict):
