@@ -259,8 +259,7 @@ def test_a_window_during_a_freeze_ends_cancelled_with_no_command_sent(config, tm
     state = run_nightly(tmp_path, folder, fleet_file)
     assert state.is_cancelled()
     assert (
-        state.message
-        == "window nightly not started: frozen at 2026-11-29 02:00 UTC: "
+        state.message == "window nightly not started: frozen at 2026-11-29 02:00 UTC: "
         "Change Calendar 'change-freeze' is CLOSED"
     )
     with get_client(sync_client=True) as client:  # as Prefect recorded it
@@ -269,6 +268,26 @@ def test_a_window_during_a_freeze_ends_cancelled_with_no_command_sent(config, tm
     sim = SimulatedFleet.load(tmp_path / "fleet.state")
     assert not sim.sent and not sim.touched  # nothing was sent, nothing listed
     assert not list((tmp_path / "r").glob("*.json"))
+    by_hand = CliRunner().invoke(  # `patchwave run` during the freeze: one line, exit 2
+        app,
+        [
+            "run",
+            "--window",
+            "nightly",
+            "--config",
+            str(folder),
+            "--fleet",
+            f"sim:{fleet_file}",
+            "--report-dir",
+            str(tmp_path / "r"),
+            "--speed",
+            "0",
+        ],
+    )
+    assert by_hand.exit_code == 2, by_hand.output
+    (line,) = [x for x in by_hand.output.splitlines() if x.startswith("error:")]
+    assert line == f"error: {state.message}"
+    assert not SimulatedFleet.load(tmp_path / "fleet.state").sent
     # a global blackout refuses the same way, without even the calendar check
     blacked = {
         "freezes": {"blackouts": [{"start": "2026-11-28", "end": "2026-11-29", "reason": "audit"}]},
