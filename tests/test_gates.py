@@ -363,3 +363,39 @@ def test_plan_shows_the_alarms_per_wave_and_the_freeze_at_the_planned_start(conf
     as_json = CliRunner().invoke(app, ["plan", "--window", "nightly", "--json", *common])
     gates = json.loads(as_json.output)["gates"]
     assert gates["frozen"] and gates["alarms"] == {"all": ["api-5xx", "db"]}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("through", ["sim", "aws"])
+def test_an_alarm_halts_the_window_and_its_report_says_which(config, tmp_path: Path, through: str) -> None:
+    from prefect import flow
+
+    from flows.patch_window import final_state, run_window
+    from patchwave.connect import FleetHandle
+
+    sim, clock = alarmed_world(config)
+    fleet = emulated_aws_fleet(sim)[0] if through == "aws" else sim
+    win = window(
+        [
+            {"name": "first", "select": {"count": 20}, "max_concurrency": "5", "max_errors": "1"},
+            {"name": "second", "max_concurrency": "5"},
+        ],
+        alarms=["api-5xx"],
+    )
+
+    @flow(name="patch-window-gated")
+    def gated():
+        report = run_window(FleetHandle(fleet, clock, through), win, report_dir=str(tmp_path / through))
+        return final_state(report)
+
+    state = gated(return_state=True)
+    assert state.is_failed()
+    report = json.loads(next((tmp_path / through).glob("test-window-*.json")).read_text())
+    assert report["status"] == "halted"
+    assert report["stop_reason"] == "wave 'first' halted: alarm 'api-5xx' is in ALARM"
+    first, second = report["waves"]
+    assert first["status"] == "halted" and second["status"] == "not_attempted"
+    assert "alarm 'api-5xx' is in ALARM" in second["stop_reason"]
+    installed = [i for i in report["instances"] if i["outcome"] in ("patched", "cancelled")]
+    assert installed and all(sim.first_install_sent(i["instance_id"]) < ALARM_AT for i in installed)
+    assert "alarm 'api-5xx'" in state.message
