@@ -59,6 +59,7 @@ REBOOT_GRACE = dt.timedelta(seconds=30)  # before the first look at a rebooting 
 VERIFY_BATCH_WAIT = dt.timedelta(seconds=60)  # how long finished installs wait to share a Scan
 STALE_RECHECK = dt.timedelta(seconds=60)  # how often a stale patch state is read again
 REBOOT_ISOLATION_ROUNDS = 3
+ALARM_LOOK = dt.timedelta(seconds=60)  # alarm looks while nothing can start (metric periods are >= 10 s)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class WaveRunner:
         self.resumed = False
         self.alarms = settings.alarms_for(wave.name)
         self.alarm_reason = ""  # set when one of the wave's alarms halted it
+        self.last_alarm_look: dt.datetime | None = None
         for member in wave.members:
             if member.preset is not None:
                 self.results[member.instance_id] = preset_result(member, wave.name, clock.now())
@@ -462,10 +464,17 @@ class WaveRunner:
         self.peak_in_flight = max(self.peak_in_flight, self._slots_in_use())
 
     def _check_alarms(self) -> None:
-        """While the wave has work, one look at its alarms before anything may start
-        (patchwave/window/gates.py): the first in ALARM halts it, as errors would."""
-        if not self.alarms or self.alarm_reason or not (self.queue or self.waiting or self.tracker.active):
+        """One look at the wave's alarms before anything may start (patchwave/window/gates.py):
+        the first in ALARM halts it, as errors would. While nothing can start, a look a minute
+        at most (SSM's AlarmConfiguration stops the commands in flight; the look names why)."""
+        if not self.alarms or self.alarm_reason:
             return
+        now = self.clock.now()
+        could_start = bool(self.queue or self.waiting) and self.rate.free_slots(self._slots_in_use()) > 0
+        due = self.last_alarm_look is None or now - self.last_alarm_look >= ALARM_LOOK
+        if not (could_start or (self.tracker.active and due)):
+            return
+        self.last_alarm_look = now
         reason = alarm_halt(self.fleet, self.alarms)
         if reason:
             self.alarm_reason = reason
