@@ -399,3 +399,24 @@ def test_an_alarm_halts_the_window_and_its_report_says_which(config, tmp_path: P
     installed = [i for i in report["instances"] if i["outcome"] in ("patched", "cancelled")]
     assert installed and all(sim.first_install_sent(i["instance_id"]) < ALARM_AT for i in installed)
     assert "alarm 'api-5xx'" in state.message
+
+
+def test_a_resumed_wave_keeps_its_alarm_halt_even_once_the_alarm_cleared(config) -> None:
+    sim, clock = alarmed_world(
+        config, **{"api-5xx": {"fire_at_minutes": FIRES, "clear_at_minutes": FIRES + 5}}
+    )
+    win = window([{"name": "only", "max_concurrency": "5", "alarms": ["api-5xx"]}])
+    (wave,) = plan_for(sim, win).waves
+    settings = WaveSettings("snap", "run", alarms=(("only", ("api-5xx",)),))
+    entries: list[dict] = []
+
+    def record(kind: str, **data) -> None:  # as the ledger keeps them: JSON
+        entries.append(json.loads(json.dumps({"kind": kind, **data}, default=dt.datetime.isoformat)))
+
+    WaveRunner(sim, clock, wave, settings, record=record).run()
+    assert any(e["kind"] == "halt" and e["reason"] == "alarm 'api-5xx' is in ALARM" for e in entries)
+    clock.sleep(3600)  # the alarm is OK again
+    sent = len(sim.sent)
+    again = WaveRunner(sim, clock, wave, settings, resume=entries).run()
+    assert again.status == "halted" and again.stop_reason == "alarm 'api-5xx' is in ALARM"
+    assert len(sim.sent) == sent

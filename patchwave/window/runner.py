@@ -266,6 +266,8 @@ class WaveRunner:
         for entry in (e for e in entries if e["kind"] == "halt"):
             self.error_floor = max(self.error_floor, int(entry.get("errors", 0)))
             self.halt_recorded = True
+            if entry.get("reason"):  # an alarm halted it: that halt stands too
+                self.alarm_reason = self.rate.stopped_reason = str(entry["reason"])
         started = set(self.started_at)
         self.queue = deque(i for i in self.queue if i not in started and i not in self.results)
         self.leased.update(i for i in started if i not in self.results)
