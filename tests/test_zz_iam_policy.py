@@ -51,6 +51,9 @@ def test_every_recorded_action_is_allowed() -> None:
         "s3:ListObjectsV2",
         "cloudwatch:DescribeAlarms",
         "ssm:GetCalendarState",
+        "ec2:CreateSnapshots",
+        "ec2:DeleteSnapshot",
+        "ec2:CreateReplaceRootVolumeTask",
     } <= performed, performed
     refused = sorted(a for a in performed if not allowed(a))
     assert not refused, f"config/iam-policy.json does not allow: {refused}"
@@ -74,6 +77,7 @@ def test_policy_is_least_privilege() -> None:
             "organizations.py",
             "members.py",
             "cloudwatch.py",
+            "ebs.py",
         )
     )
     for pattern in allowed_actions():

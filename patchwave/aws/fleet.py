@@ -12,13 +12,13 @@ import hashlib
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from patchwave.aws import cloudwatch, ec2, elbv2, patches, s3, ssm
+from patchwave.aws import cloudwatch, ebs, ec2, elbv2, patches, s3, ssm
 from patchwave.aws.instance_patches import describe_instance_patches
 from patchwave.aws.platforms import operating_system
 from patchwave.aws.session import AwsClients
@@ -35,6 +35,9 @@ from patchwave.fleet import (
     PatchCommand,
     PingInfo,
     ResolvedPatch,
+    RootVolumeTask,
+    SnapshotsStarted,
+    VolumeSnapshot,
 )
 from patchwave.history.records import PatchObservation
 
@@ -396,3 +399,27 @@ class AwsFleet:
         """GetCalendarState (ssm:GetCalendarState), one calendar a call, in ``aws/ssm.py``."""
         found = {name: ssm.calendar_state(self.clients.ssm, name, at) for name in names}
         return {name: state for name, state in found.items() if state is not None}
+    # ----------------------------------------------------------------- snapshot and rollback (issue 16)
+    def create_snapshots(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
+        """CreateSnapshots (ec2:CreateSnapshots, tagged: ec2:CreateTags), in ``aws/ebs.py``."""
+        return ebs.create_snapshots(self.clients.ec2, instance_ids, tags)
+
+    def snapshot_states(self, run_id: str, instance_ids: Sequence[str]) -> dict[str, list[VolumeSnapshot]]:
+        return ebs.snapshot_states(self.clients.ec2, run_id, instance_ids)
+
+    def tagged_snapshots(self) -> list[VolumeSnapshot]:
+        return ebs.tagged_snapshots(self.clients.ec2)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """DeleteSnapshot (ec2:DeleteSnapshot), in ``aws/ebs.py``."""
+        ebs.delete_snapshot(self.clients.ec2, snapshot_id)
+
+    def replace_root_volume(self, instance_id: str, snapshot_id: str, tags: Mapping[str, str]) -> str:
+        """CreateReplaceRootVolumeTask (ec2:CreateReplaceRootVolumeTask), in ``aws/ebs.py``; the
+        ClientToken is derived from the request, so asking twice starts one task."""
+        key = "|".join([instance_id, snapshot_id, *(f"{k}={v}" for k, v in sorted(tags.items()))])
+        token = hashlib.sha256(key.encode()).hexdigest()[:40]
+        return ebs.replace_root_volume(self.clients.ec2, instance_id, snapshot_id, tags, token)
+
+    def root_volume_tasks(self, task_ids: Sequence[str]) -> dict[str, RootVolumeTask]:
+        return ebs.root_volume_tasks(self.clients.ec2, task_ids)

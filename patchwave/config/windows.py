@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
 from patchwave.config.gates import Freezes, check_alarm_names, check_timezone
+from patchwave.config.snapshots import SnapshotSettings
 from patchwave.window.named import check_names
 from patchwave.window.ratespec import parse_rate
 
@@ -166,6 +167,27 @@ class Timeouts(Strict):
     reboot_minutes: int = Field(default=20, ge=1, le=600)
 
 
+class Pacing(Strict):
+    """How often the runner looks at the fleet. The defaults suit fleets of hundreds to tens of
+    thousands (each look costs API calls); a lab of a few instances, whose commands take seconds,
+    can look sooner. Bounded so no setting floods the API or stalls a wave."""
+
+    min_poll_seconds: float = Field(default=5, ge=1, le=60)
+    max_poll_seconds: float = Field(default=60, ge=5, le=600)
+    verify_batch_seconds: float = Field(
+        default=60, ge=0, le=600, description="How long finished installs wait to share one verifying Scan."
+    )
+    reboot_grace_seconds: float = Field(
+        default=30, ge=0, le=300, description="Before the first look at a rebooting instance."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Pacing:
+        if self.min_poll_seconds > self.max_poll_seconds:
+            raise ValueError("min_poll_seconds must not exceed max_poll_seconds")
+        return self
+
+
 class Window(Strict):
     """A scheduled patch window."""
 
@@ -191,6 +213,7 @@ class Window(Strict):
         "InvalidPlatform, Terminated) toward max_errors; Run Command does not.",
     )
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    pacing: Pacing = Field(default_factory=Pacing)
     approval_timeout_minutes: float = Field(
         default=60, ge=0.05, le=10_080, description="How long a wave waits for approval before aborting."
     )
@@ -201,6 +224,9 @@ class Window(Strict):
         default_factory=list, description="CloudWatch alarms every wave of this window watches."
     )
     freezes: Freezes = Field(default_factory=Freezes, description="When this window must not start.")
+    snapshot: SnapshotSettings = Field(
+        default_factory=SnapshotSettings, description="EBS snapshots before each install (rollback)."
+    )
     waves: list[Wave] = Field(min_length=1)
 
     @field_validator("alarms")

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from patchwave.compliance.summary import ComplianceReport
+from patchwave.reports.rollback_section import RollbackSection
 from patchwave.window.decisions import Decision
 from patchwave.window.outcomes import ERRORS, Outcome
 from patchwave.window.planning import Plan
@@ -71,6 +72,9 @@ class InstanceReport(BaseModel):
         "group/stream), console (link); empty on a simulated fleet without output settings.",
     )
     patches: PatchesBeforeAfter | None = None
+    snapshots: list[str] = Field(
+        default_factory=list, description="EBS snapshots taken before the install, the root volume's first."
+    )
 
 
 class ComplianceBeforeAfter(BaseModel):
@@ -106,6 +110,9 @@ class Report(BaseModel):
     stop_reason: str = Field(default="", description="Why the window stopped early, if it did.")
     freeze_override: str = Field(
         default="", description="An emergency run during a freeze: the freeze and the operator's reason."
+    )
+    rollbacks: list[RollbackSection] = Field(
+        default_factory=list, description="What `patchwave rollback` restored after the run."
     )
 
     model_config = {"populate_by_name": True}
@@ -191,6 +198,7 @@ def build_report(
                     if output and item.command_id
                     else {},
                     patches=(patches or {}).get(item.instance_id),
+                    snapshots=list(item.snapshots),
                 )
             )
     totals = Counter(i.outcome.value for i in instances)
