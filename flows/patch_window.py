@@ -43,6 +43,7 @@ from patchwave.window.planning import WavePlan, exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
+from tasks.patch_lists import patch_lists
 from tasks.reporting import notify, publish_report
 from tasks.scan import assess, scan_instances
 from tasks.wave_states import wave_result
@@ -239,6 +240,7 @@ def run_window(
     events.publish(events.Phase("report", window.name))
     logger.info("Window %s: checking compliance after the waves", window.name)
     after = orch.call(assess, handle, opaque(targets), scope=f"after-{attempt}")
+    lists = orch.call(patch_lists, handle, opaque(results), started) if window.patch_lists else {}
     report = build_report(
         window=window.name,
         run_id=run_id,
@@ -260,6 +262,7 @@ def run_window(
         attempt=attempt,
         wall_started_at=wall_started,
         output=output_locator(handle, run_id),
+        patches=lists,
     )
     paths = orch.call(publish_report, opaque(report), report_dir, report_json)
     paths = {**paths, **handle.runs.keep_reports(run_id, paths)}  # any worker can retry it

@@ -186,6 +186,11 @@ class Window(Strict):
         description="Count invocations that never ran (Undeliverable, Delivery Timed Out, AccessDenied, "
         "InvalidPlatform, Terminated) toward max_errors; Run Command does not.",
     )
+    patch_lists: bool = Field(
+        default=True,
+        description="Put each patched instance's patches, missing before and as they stand after, in "
+        "the report (one DescribeInstancePatches call per instance the waves sent a command to).",
+    )
     timeouts: Timeouts = Field(default_factory=Timeouts)
     approval_timeout_minutes: float = Field(
         default=60, ge=0.05, le=10_080, description="How long a wave waits for approval before aborting."
