@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.helpers import config_with_window
 from tests.prefect_server import BIN, prefect_server, start_server, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,15 +31,6 @@ WINDOW = {
         {"name": "rest", "max_concurrency": "100%", "max_errors": "100%", "require_approval": True},
     ],
 }
-
-
-def _config(tmp_path: Path) -> Path:
-    folder = tmp_path / "config"
-    shutil.copytree(ROOT / "config", folder)
-    windows = yaml.safe_load((folder / "windows.yaml").read_text())
-    windows["windows"].append(WINDOW)
-    (folder / "windows.yaml").write_text(yaml.safe_dump(windows, sort_keys=False))
-    return folder
 
 
 def _paused_run(url: str) -> str | None:
@@ -62,7 +52,7 @@ def _sends(reports: Path) -> list[dict]:
 
 
 def test_an_approval_wait_outlives_a_prefect_outage(tmp_path: Path) -> None:
-    config, reports = _config(tmp_path), tmp_path / "reports"
+    config, reports = config_with_window(tmp_path, WINDOW), tmp_path / "reports"
     with prefect_server(tmp_path) as (url, env, server):
         env = {**env, "PREFECT_CLIENT_MAX_RETRIES": "1"}  # the client's own retries: short
         command = [str(BIN / "patchwave"), "run", "-w", "approve-test", "--config", str(config)]

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import yaml
-
 from patchwave.window.retry import find_report
 from tests.browser import Browser, find_or_install_chromium
+from tests.helpers import config_with_window
 from tests.prefect_server import BIN, prefect_server, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +47,7 @@ STRICT = {
 
 
 def config_with_strict_window(tmp_path: Path) -> Path:
-    folder = tmp_path / "config"
-    shutil.copytree(ROOT / "config", folder)
-    windows = yaml.safe_load((folder / "windows.yaml").read_text())
-    windows["windows"].append(STRICT)
-    (folder / "windows.yaml").write_text(yaml.safe_dump(windows, sort_keys=False))
-    return folder
+    return config_with_window(tmp_path, STRICT)
 
 
 def outcomes(path: Path, only: set[str] | None = None) -> dict[str, str]:

@@ -39,21 +39,17 @@ def installed_times(fleet: SimulatedFleet, now: dt.datetime) -> dict[tuple[str, 
     return times
 
 
+def _first(patch: object, attrs: tuple[str, ...]) -> str:
+    return next((str(v) for v in (getattr(patch, a, "") for a in attrs) if v), "")
+
+
 def classification(patch: object) -> str:
-    for attr in ("classification", "section", "product_family"):
-        value = getattr(patch, attr, "")
-        if value:
-            return str(value)
-    return ""
+    return _first(patch, ("classification", "section", "product_family"))
 
 
 def vendor_severity(patch: object) -> str:
     """What DescribeInstancePatches' Severity carries: the vendor's (MSRC on Windows)."""
-    for attr in ("severity", "msrc_severity", "priority"):
-        value = getattr(patch, attr, "")
-        if value:
-            return str(value)
-    return ""
+    return _first(patch, ("severity", "msrc_severity", "priority"))
 
 
 INSTALLED_ONES = frozenset({"INSTALLED", "INSTALLED_OTHER", "INSTALLED_PENDING_REBOOT"})
