@@ -41,6 +41,7 @@ from patchwave.window.decisions import Decision
 from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import WavePlan, exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
+from patchwave.window.snapshots import policy_for
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
 from tasks.patch_lists import patch_lists
@@ -81,6 +82,11 @@ def settings_for(
         overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
         attempt=attempt,
         undelivered_are_errors=window.count_undelivered_as_errors,
+        verify_batch_wait=dt.timedelta(seconds=window.pacing.verify_batch_seconds),
+        reboot_grace=dt.timedelta(seconds=window.pacing.reboot_grace_seconds),
+        min_poll_seconds=window.pacing.min_poll_seconds,
+        max_poll_seconds=window.pacing.max_poll_seconds,
+        snapshots=policy_for(window.name, window.snapshot),
     )
 
 

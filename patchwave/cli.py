@@ -22,6 +22,7 @@ from rich.console import Console
 from patchwave.cli_help import flags_without_type_label
 from patchwave.cli_history import history_app
 from patchwave.cli_leases import leases_app
+from patchwave.cli_rollback import rollback_command, snapshots_app
 from patchwave.errors import ConfigError, PatchwaveError
 
 flags_without_type_label()
@@ -36,6 +37,8 @@ baselines_app = typer.Typer(help="Patch baselines as code.", no_args_is_help=Tru
 app.add_typer(baselines_app, name="baselines")
 app.add_typer(leases_app, name="leases")
 app.add_typer(history_app, name="history")
+app.add_typer(snapshots_app, name="snapshots")
+app.command("rollback")(rollback_command)
 
 console = Console()
 err = Console(stderr=True)
@@ -412,15 +415,17 @@ def plan(
     if output_json:
         from patchwave.reports.plan_output import plan_json
 
-        sys.stdout.write(plan_json(result, len(targets)) + "\n")
+        sys.stdout.write(plan_json(result, len(targets), spec.snapshot) + "\n")
         return
-    from patchwave.reports.plan_output import wide_console
+    from patchwave.reports.plan_output import snapshot_lines, wide_console
 
     table = plan_table(result)
     out = wide_console(table)  # instance ids whole, whatever the terminal's width or a pipe
     out.print(table)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {safe(warning)}")
+    for line in snapshot_lines(result, spec.snapshot):
+        out.print(safe(line))
     to_install = sum(len(w.install_ids) for w in result.waves)
     out.print(
         f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "

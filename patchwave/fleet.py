@@ -72,6 +72,11 @@ class InstancesNotFound(PatchwaveError):
         super().__init__(f"{operation}: {message}")
 
 
+class RootVolumeRefused(PatchwaveError):
+    """EC2 refused a replace-root-volume task (the snapshot is not of this instance's root
+    volume, not completed, or a task already runs there): nothing was started."""
+
+
 @dataclass(frozen=True)
 class PatchCommand:
     """One AWS-RunPatchBaseline SendCommand, on at most 50 instances."""
@@ -203,6 +208,41 @@ def patch_states_by_id(patches: Sequence[InstancePatch], install_ids: Sequence[s
     return {kb: p.state for p in patches for kb in p.kb_ids if kb in wanted}
 
 
+@dataclass(frozen=True)
+class VolumeSnapshot:
+    """One EBS snapshot patchwave took of an instance's volume before its install
+    (CreateSnapshots / DescribeSnapshots). ``root``: it is of the instance's root volume, the
+    one a rollback restores (CreateReplaceRootVolumeTask)."""
+
+    snapshot_id: str
+    instance_id: str
+    volume_id: str
+    root: bool
+    state: str  # pending | completed | error (DescribeSnapshots' State)
+    message: str = ""  # StateMessage, when the snapshot failed
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SnapshotsStarted:
+    """What CreateSnapshots did for a batch: the snapshots each instance got, and the
+    instances it refused (with the error), which get no install."""
+
+    snapshots: Mapping[str, tuple[VolumeSnapshot, ...]]
+    refused: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RootVolumeTask:
+    """A replace-root-volume task (DescribeReplaceRootVolumeTasks): TaskState pending,
+    in-progress, failing, succeeded, failed or failed-detached."""
+
+    task_id: str
+    instance_id: str
+    state: str
+    started: dt.datetime | None = None
+
+
 class Fleet(Protocol):
     """What a patch run may ask of a fleet. Every verb accepts any number of ids and chunks
     them by the API's limit itself."""
@@ -268,6 +308,30 @@ class Fleet(Protocol):
     def api_calls(self) -> dict[str, int]:
         """Calls made so far, by API name (for reports and benchmarks)."""
         ...
+
+    # ----------------------------------------------------------------- snapshot and rollback (issue 16)
+    def create_snapshots(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
+        """Snapshot every EBS volume of each instance (CreateSnapshots: one call per instance,
+        by the API's design), the snapshots tagged with ``tags`` plus the instance id."""
+        ...
+
+    def snapshot_states(self, run_id: str, instance_ids: Sequence[str]) -> dict[str, list[VolumeSnapshot]]:
+        """This run's snapshots of these instances, as they stand (DescribeSnapshots filtered by
+        the run and instance tags, 50 instance ids a call)."""
+        ...
+
+    def tagged_snapshots(self) -> list[VolumeSnapshot]:
+        """Every snapshot patchwave took that carries a delete-after tag (for pruning)."""
+        ...
+
+    def delete_snapshot(self, snapshot_id: str) -> None: ...
+
+    def replace_root_volume(self, instance_id: str, snapshot_id: str, tags: Mapping[str, str]) -> str:
+        """Start a replace-root-volume task restoring the snapshot (the instance reboots);
+        returns the task id."""
+        ...
+
+    def root_volume_tasks(self, task_ids: Sequence[str]) -> dict[str, RootVolumeTask]: ...
 
 
 def chunks(ids: Sequence[str], size: int = MAX_IDS_PER_CALL) -> list[Sequence[str]]:

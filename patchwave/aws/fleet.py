@@ -12,13 +12,13 @@ import hashlib
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from patchwave.aws import ec2, elbv2, patches, s3, ssm
+from patchwave.aws import ebs, ec2, elbv2, patches, s3, ssm
 from patchwave.aws.instance_patches import describe_instance_patches
 from patchwave.aws.platforms import operating_system
 from patchwave.aws.session import AwsClients
@@ -36,6 +36,9 @@ from patchwave.fleet import (
     PatchCommand,
     PingInfo,
     ResolvedPatch,
+    RootVolumeTask,
+    SnapshotsStarted,
+    VolumeSnapshot,
 )
 
 THROTTLING = frozenset(
@@ -377,3 +380,28 @@ class AwsFleet:
 
     def api_calls(self) -> dict[str, int]:
         return dict(self.clients.counter.calls)
+
+    # ----------------------------------------------------------------- snapshot and rollback (issue 16)
+    def create_snapshots(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
+        """CreateSnapshots (ec2:CreateSnapshots, tagged: ec2:CreateTags), in ``aws/ebs.py``."""
+        return ebs.create_snapshots(self.clients.ec2, instance_ids, tags)
+
+    def snapshot_states(self, run_id: str, instance_ids: Sequence[str]) -> dict[str, list[VolumeSnapshot]]:
+        return ebs.snapshot_states(self.clients.ec2, run_id, instance_ids)
+
+    def tagged_snapshots(self) -> list[VolumeSnapshot]:
+        return ebs.tagged_snapshots(self.clients.ec2)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """DeleteSnapshot (ec2:DeleteSnapshot), in ``aws/ebs.py``."""
+        ebs.delete_snapshot(self.clients.ec2, snapshot_id)
+
+    def replace_root_volume(self, instance_id: str, snapshot_id: str, tags: Mapping[str, str]) -> str:
+        """CreateReplaceRootVolumeTask (ec2:CreateReplaceRootVolumeTask), in ``aws/ebs.py``; the
+        ClientToken is derived from the request, so asking twice starts one task."""
+        key = "|".join([instance_id, snapshot_id, *(f"{k}={v}" for k, v in sorted(tags.items()))])
+        token = hashlib.sha256(key.encode()).hexdigest()[:40]
+        return ebs.replace_root_volume(self.clients.ec2, instance_id, snapshot_id, tags, token)
+
+    def root_volume_tasks(self, task_ids: Sequence[str]) -> dict[str, RootVolumeTask]:
+        return ebs.root_volume_tasks(self.clients.ec2, task_ids)

@@ -15,6 +15,7 @@ from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
+from patchwave.config.snapshots import SnapshotSettings
 from patchwave.window.named import check_names
 from patchwave.window.ratespec import parse_rate
 
@@ -162,6 +163,27 @@ class Timeouts(Strict):
     reboot_minutes: int = Field(default=20, ge=1, le=600)
 
 
+class Pacing(Strict):
+    """How often the runner looks at the fleet. The defaults suit fleets of hundreds to tens of
+    thousands (each look costs API calls); a lab of a few instances, whose commands take seconds,
+    can look sooner. Bounded so no setting floods the API or stalls a wave."""
+
+    min_poll_seconds: float = Field(default=5, ge=1, le=60)
+    max_poll_seconds: float = Field(default=60, ge=5, le=600)
+    verify_batch_seconds: float = Field(
+        default=60, ge=0, le=600, description="How long finished installs wait to share one verifying Scan."
+    )
+    reboot_grace_seconds: float = Field(
+        default=30, ge=0, le=300, description="Before the first look at a rebooting instance."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Pacing:
+        if self.min_poll_seconds > self.max_poll_seconds:
+            raise ValueError("min_poll_seconds must not exceed max_poll_seconds")
+        return self
+
+
 class Window(Strict):
     """A scheduled patch window."""
 
@@ -192,11 +214,15 @@ class Window(Strict):
         "the report (one DescribeInstancePatches call per instance the waves sent a command to).",
     )
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    pacing: Pacing = Field(default_factory=Pacing)
     approval_timeout_minutes: float = Field(
         default=60, ge=0.05, le=10_080, description="How long a wave waits for approval before aborting."
     )
     overlap_wait_minutes: int = Field(
         default=30, ge=0, le=1440, description="How long to wait for instances another run is patching."
+    )
+    snapshot: SnapshotSettings = Field(
+        default_factory=SnapshotSettings, description="EBS snapshots before each install (rollback)."
     )
     waves: list[Wave] = Field(min_length=1)
 

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from patchwave.window.planning import Plan
+from patchwave.config.snapshots import SnapshotSettings
+from patchwave.window.planning import Plan, WavePlan
 
 
 def wide_console(table: Table) -> Console:
@@ -22,7 +23,37 @@ def wide_console(table: Table) -> Console:
     return Console(width=max(probe.width, needed))
 
 
-def plan_json(plan: Plan, targets: int) -> str:
+def wave_snapshots(wave: WavePlan, settings: SnapshotSettings | None) -> dict[str, object]:
+    """Whether a wave's instances are snapshotted before their install, and for how long kept."""
+    enabled = settings is not None and settings.enabled
+    return {
+        "enabled": enabled,
+        "instances": len(wave.install_ids) if enabled else 0,
+        "retention_days": settings.retention_days if settings is not None and enabled else 0,
+        "on_premises_not_installed": sum(i.startswith("mi-") for i in wave.install_ids) if enabled else 0,
+    }
+
+
+def snapshot_lines(plan: Plan, settings: SnapshotSettings | None) -> list[str]:
+    lines = []
+    for wave in plan.waves:
+        taken = wave_snapshots(wave, settings)
+        lines.append(
+            f"wave {wave.name}: EBS snapshots of {taken['instances']} instance(s) before install, "
+            f"kept {taken['retention_days']} day(s) (rollback possible)"
+            + (
+                f"; {taken['on_premises_not_installed']} on-premises node(s) cannot be snapshotted "
+                "and will not be installed"
+                if taken["on_premises_not_installed"]
+                else ""
+            )
+            if taken["enabled"]
+            else f"wave {wave.name}: no snapshots before install (no rollback)"
+        )
+    return lines
+
+
+def plan_json(plan: Plan, targets: int, snapshots: SnapshotSettings | None = None) -> str:
     waves = [
         {
             "name": wave.name,
@@ -30,6 +61,7 @@ def plan_json(plan: Plan, targets: int) -> str:
             "max_concurrency": wave.max_concurrency,
             "max_errors": wave.max_errors,
             "require_approval": wave.require_approval,
+            "snapshots": wave_snapshots(wave, snapshots),
             "instances": [
                 {
                     "instance_id": m.instance_id,

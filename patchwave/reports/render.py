@@ -11,6 +11,7 @@ from typing import Any
 
 from patchwave.config.baselines import COMPLIANCE_LEVELS
 from patchwave.reports.report import InstanceReport, PatchesBeforeAfter, PatchLine, Report
+from patchwave.reports.rollback_section import rollback_html, snapshot_markdown
 from patchwave.window.outcomes import ERRORS, Outcome
 
 COLOURS = {
@@ -217,6 +218,9 @@ def to_markdown(report: Report, compact: bool = False) -> str:
                 f"{_md(item.command_id)} | {_md(where)} |"
             )
     lines += _drill_down(report, compact)
+    lines += snapshot_markdown(
+        [(i.instance_id, i.snapshots) for i in report.instances], report.rollbacks, _md
+    )
     if report.warnings:
         lines += ["", "## Plan warnings", ""] + [f"- {_md(w)}" for w in report.warnings]
     return "\n".join(lines) + "\n"
@@ -354,6 +358,7 @@ snapshot {e(report.snapshot_id)}<br>{report.started_at:%Y-%m-%d %H:%M:%S} to {re
 <span id="f-count"></span></p>
 <table id="instances"><thead><tr><th>instance</th><th>wave</th><th>platform</th><th>patch group</th><th>outcome</th>
 <th>detail</th><th>command</th>{patch_heads}</tr></thead><tbody>{rows}</tbody></table>
+{rollback_html(report.rollbacks)}
 <script>{FILTER_JS}</script>
 </body></html>
 """

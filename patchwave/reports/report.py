@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from patchwave.compliance.summary import ComplianceReport
+from patchwave.reports.rollback_section import RollbackSection
 from patchwave.window.decisions import Decision
 from patchwave.window.outcomes import ERRORS, Outcome
 from patchwave.window.planning import Plan
@@ -71,6 +72,9 @@ class InstanceReport(BaseModel):
         "group/stream), console (link); empty on a simulated fleet without output settings.",
     )
     patches: PatchesBeforeAfter | None = None
+    snapshots: list[str] = Field(
+        default_factory=list, description="EBS snapshots taken before the install, the root volume's first."
+    )
 
 
 class ComplianceBeforeAfter(BaseModel):
@@ -104,6 +108,9 @@ class Report(BaseModel):
         default=None, description="When the run really started (wall clock, UTC): names its files."
     )
     stop_reason: str = Field(default="", description="Why the window stopped early, if it did.")
+    rollbacks: list[RollbackSection] = Field(
+        default_factory=list, description="What `patchwave rollback` restored after the run."
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -187,6 +194,7 @@ def build_report(
                     if output and item.command_id
                     else {},
                     patches=(patches or {}).get(item.instance_id),
+                    snapshots=list(item.snapshots),
                 )
             )
     totals = Counter(i.outcome.value for i in instances)

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from patchwave.fleet import PatchCommand
+from patchwave.sim.emulator_ec2_snapshots import EbsSnapshotsEmulation
 from patchwave.sim.emulator_patches import NamedPatchesEmulation
 from patchwave.sim.fleet import PATCH_DOCUMENT, SimulatedFleet
 from patchwave.sim.records import SimCommand
@@ -104,7 +105,7 @@ def _page(operation: str, items: list[Any], params: dict[str, Any], key: str) ->
     return answer
 
 
-class Emulator(NamedPatchesEmulation):
+class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation):
     def __init__(self, sim: SimulatedFleet, document: str = PATCH_DOCUMENT) -> None:
         self.sim = sim
         self.document = document
@@ -216,6 +217,7 @@ class Emulator(NamedPatchesEmulation):
                 "Tags": [{"Key": k, "Value": v} for k, v in inst.tags.items()],
                 "PrivateIpAddress": "10.0.0.1",
                 "PlatformDetails": PLATFORMS[inst.platform][3],
+                **self.block_devices(inst),
             }
             for inst in chosen
         ]

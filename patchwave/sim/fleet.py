@@ -19,7 +19,7 @@ import os
 import pickle
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from patchwave.baselines.catalog import builtin_catalog
@@ -37,9 +37,14 @@ from patchwave.fleet import (
     PatchCommand,
     PingInfo,
     ResolvedPatch,
+    RootVolumeRefused,
+    RootVolumeTask,
+    SnapshotsStarted,
+    VolumeSnapshot,
     chunks,
 )
 from patchwave.sim import draws, patches, state_file
+from patchwave.sim.ebs import EbsRefused, SimEbs
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.patch_details import describe_patches
 from patchwave.sim.records import (
@@ -188,6 +193,8 @@ class SimulatedFleet:
             elif kind == "vanish":
                 assert isinstance(payload, str)
                 self._vanish(payload, when)
+            elif kind == "call":  # an effect of another model (EBS: a root volume replaced)
+                payload()  # type: ignore[operator]
         return now
 
     def _events_push(self, when: dt.datetime, kind: str, payload: object) -> None:
@@ -780,3 +787,81 @@ class SimulatedFleet:
 
     def invocations(self) -> list[SimInvocation]:
         return [inv for invs in self._commands.values() for inv in invs]
+
+    # ----------------------------------------------------------------- snapshot and rollback (issue 16)
+    @property
+    def ebs(self) -> SimEbs:
+        """Volumes, snapshots and replace-root-volume tasks (created on first use, so a state
+        file written before they existed still loads)."""
+        found = self.__dict__.get("_ebs")
+        if found is None:
+            found = self.__dict__["_ebs"] = SimEbs()
+        return found
+
+    def at(self, when: dt.datetime, effect: Callable[[], None]) -> None:
+        """Apply ``effect`` when simulated time reaches ``when`` (picklable callables only)."""
+        self._events_push(when, "call", effect)
+
+    def create_snapshots(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
+        """As the adapter does it: DescribeInstances for the root volumes (200 ids a call), then
+        one CreateSnapshots per instance."""
+        with self._lock:
+            ec2_ids = [i for i in instance_ids if i.startswith("i-")]  # on-premises: refused, no call
+            self._call("DescribeInstances", math.ceil(len(ec2_ids) / EC2_IDS_PER_CALL))
+            taken: dict[str, tuple[VolumeSnapshot, ...]] = {}
+            refused: dict[str, str] = {}
+            for instance_id in instance_ids:
+                self._call("CreateSnapshots", 1 if instance_id in ec2_ids else 0)
+                now = self._advance()
+                try:
+                    made = self.ebs.create(
+                        self, instance_id, {**tags, "patchwave:instance-id": instance_id}, now
+                    )
+                except EbsRefused as exc:
+                    refused[instance_id] = f"{exc.code}: {exc.message}"
+                    continue
+                taken[instance_id] = tuple(m.view(now) for m in made)
+            self.save()
+            return SnapshotsStarted(taken, refused)
+
+    def snapshot_states(self, run_id: str, instance_ids: Sequence[str]) -> dict[str, list[VolumeSnapshot]]:
+        with self._lock:
+            found: dict[str, list[VolumeSnapshot]] = {}
+            for chunk in chunks(instance_ids):
+                self._call("DescribeSnapshots")
+                now = self._advance()
+                filters = {"tag:patchwave:run-id": [run_id], "tag:patchwave:instance-id": list(chunk)}
+                for snapshot in self.ebs.describe(now, filters):
+                    found.setdefault(snapshot.instance_id, []).append(snapshot)
+            return found
+
+    def tagged_snapshots(self) -> list[VolumeSnapshot]:
+        with self._lock:
+            self._call("DescribeSnapshots")
+            return self.ebs.describe(self._advance(), {"tag-key": ["patchwave:delete-after"]})
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        with self._lock:
+            self._call("DeleteSnapshot")
+            self._advance()
+            self.ebs.delete(snapshot_id)
+            self.save()
+
+    def replace_root_volume(self, instance_id: str, snapshot_id: str, tags: Mapping[str, str]) -> str:
+        with self._lock:
+            self._call("CreateReplaceRootVolumeTask")
+            now = self._advance()
+            try:
+                task = self.ebs.replace_root(self, instance_id, snapshot_id, tags, now)
+            except EbsRefused as exc:
+                raise RootVolumeRefused(f"{exc.code}: {exc.message}") from None
+            self.save()
+            return task.task_id
+
+    def root_volume_tasks(self, task_ids: Sequence[str]) -> dict[str, RootVolumeTask]:
+        with self._lock:
+            found: dict[str, RootVolumeTask] = {}
+            for chunk in chunks(task_ids):
+                self._call("DescribeReplaceRootVolumeTasks")
+                found.update({t.task_id: t for t in self.ebs.describe_tasks(self._advance(), chunk)})
+            return found

@@ -39,6 +39,26 @@ UndeliveredDetail = Literal[
 ]
 
 
+class EbsBehaviour(Strict):
+    """EBS snapshots and root volume replacement (snapshot and rollback, issue 16)."""
+
+    volumes_per_instance: int = Field(default=1, ge=1, le=8, description="The root volume and data volumes.")
+    snapshot_minutes: Duration = Field(default_factory=lambda: Duration(median=3, p99=15))
+    snapshot_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    snapshot_failure_ids: list[str] = Field(
+        default_factory=list, description="The snapshots of these instances end in state error."
+    )
+    root_replace_minutes: Duration = Field(default_factory=lambda: Duration(median=4, p99=12))
+    root_replace_failure_ids: list[str] = Field(
+        default_factory=list, description="Replace-root-volume tasks on these instances end failed."
+    )
+
+    @field_validator("snapshot_failure_ids", "root_replace_failure_ids")
+    @classmethod
+    def _ebs_ids(cls, ids: list[str]) -> list[str]:
+        return check_instance_ids(ids)
+
+
 class Behaviour(Strict):
     """How the simulated fleet behaves; explicit ids make a scenario exact, rates make it
     statistical (drawn from the seed)."""
@@ -104,6 +124,8 @@ class Behaviour(Strict):
         default_factory=dict,
         description="Invocations on these nodes end with this status detail instead of running.",
     )
+
+    ebs: EbsBehaviour = Field(default_factory=EbsBehaviour, description="Snapshots and rollback.")
 
     @field_validator("report_delay_minutes_by_id", "terminate_at_minutes", "stop_at_minutes")
     @classmethod

@@ -53,9 +53,8 @@ from patchwave.window.planning import PlannedInstance, WavePlan
 from patchwave.window.polling import PollPolicy
 from patchwave.window.ratecontrol import RateControl
 from patchwave.window.ratespec import concurrency_for
+from patchwave.window.snapshots import FAILED_DETAILS, SnapshotPolicy, SnapshotStage
 
-REBOOT_GRACE = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
-VERIFY_BATCH_WAIT = dt.timedelta(seconds=60)  # how long finished installs wait to share a Scan
 STALE_RECHECK = dt.timedelta(seconds=60)  # how often a stale patch state is read again
 REBOOT_ISOLATION_ROUNDS = 3
 
@@ -76,6 +75,11 @@ class WaveSettings:
     overlap_wait: dt.timedelta = dt.timedelta(minutes=30)  # for instances another run holds
     attempt: int = 1  # the flow run's attempt (Prefect retries keep the run, count attempts)
     undelivered_are_errors: bool = False  # Undeliverable, AccessDenied... count toward max_errors
+    verify_batch_wait: dt.timedelta = dt.timedelta(seconds=60)  # finished installs wait to share a Scan
+    reboot_grace: dt.timedelta = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
+    min_poll_seconds: float = 5.0  # the poll policy's bounds
+    max_poll_seconds: float = 60.0
+    snapshots: SnapshotPolicy | None = None  # EBS snapshots before each install (window/snapshots.py)
 
 
 @dataclass
@@ -88,6 +92,7 @@ class InstanceResult:
     error: str = ""
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    snapshots: tuple[str, ...] = ()  # EBS snapshots taken before its install, the root volume's first
 
 
 @dataclass
@@ -160,13 +165,18 @@ class WaveRunner:
         self.wave = wave
         self.settings = settings
         self.on_progress = on_progress
-        self.policy = policy or PollPolicy()
+        self.policy = policy or PollPolicy(settings.min_poll_seconds, settings.max_poll_seconds)
         self.rate = RateControl(wave.max_concurrency, wave.max_errors)
         controlled = settings.reboot == "controlled"
         self.tracker = CommandTracker(
             fleet, clock, eager=frozenset({"Install"}) if controlled else frozenset()
         )
         self.tracker.intend = self._record_intents
+        self.snapshots = (
+            SnapshotStage(fleet, clock, settings.snapshots, settings.run_id, wave.name, self.record, resume)
+            if settings.snapshots is not None
+            else None
+        )
         self.queue: deque[str] = deque(wave.install_ids)
         self.to_install = len(self.queue)
         self.results: dict[str, InstanceResult] = {}
@@ -222,6 +232,7 @@ class WaveRunner:
                 error=entry.get("error", ""),
                 started_at=_when(entry.get("started_at")),
                 finished_at=_when(entry.get("finished_at")),
+                snapshots=tuple(entry.get("snapshots", ())),
             )
         sends = [e for e in entries if e["kind"] == "send"]
         for intent in self._unsent_intents(entries, {e.get("token") for e in sends}):
@@ -364,10 +375,14 @@ class WaveRunner:
             or self.verifying.ids
             or self.awaiting
             or can_start
+            or (self.snapshots is not None and self.snapshots.in_flight > 0)
         )
 
     def _slots_in_use(self) -> int:
-        return self.tracker.slots_in_use("Install") + len(self.reboot_queue) + len(self.rebooting)
+        snapshotting = self.snapshots.in_flight if self.snapshots is not None else 0
+        return (
+            self.tracker.slots_in_use("Install") + len(self.reboot_queue) + len(self.rebooting) + snapshotting
+        )
 
     def _next_wait(self) -> float:
         now = self.clock.now()
@@ -377,14 +392,16 @@ class WaveRunner:
         if deadline is not None:
             moments.append(deadline)
         if self.verifying.since is not None:
-            moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
-        if self.rebooting:  # the first look after the grace, then every REBOOT_GRACE (not every second)
-            graces = [since + REBOOT_GRACE for since in self.rebooting.values()]
-            moments.append(min([g for g in graces if g > now] or [now + REBOOT_GRACE]))
+            moments.append(self.verifying.since + self.settings.verify_batch_wait)
+        if self.rebooting:  # the first look after the grace, then every grace (not every second)
+            graces = [since + self.settings.reboot_grace for since in self.rebooting.values()]
+            moments.append(min([g for g in graces if g > now] or [now + self.settings.reboot_grace]))
         if self.leased:  # a holder sleeping past its staleness would look dead
             moments.append(now + self.leases.stale_after / 3)
         if self.awaiting and self.next_state_check is not None:
             moments.append(self.next_state_check)
+        if self.snapshots is not None and self.snapshots.next_check is not None:
+            moments.append(self.snapshots.next_check)
         for moment in moments:
             wait = min(wait, max(1.0, (moment - now).total_seconds()))
         return max(1.0, wait)
@@ -420,6 +437,8 @@ class WaveRunner:
                     self.waiting.pop(iid, None)
                     self.leased.add(iid)
                     batch.append(iid)
+        if self.snapshots is not None:
+            batch = self._snapshotted(batch)
         if not batch:
             return
         settings = self.settings
@@ -450,6 +469,29 @@ class WaveRunner:
         self._vanished_at_send()
         self.peak_in_flight = max(self.peak_in_flight, self._slots_in_use())
 
+    def _snapshotted(self, batch: list[str]) -> list[str]:
+        """Snapshot a new batch first; returns the instances whose snapshots all completed (the
+        ones that failed end here, uninstalled). Past a halt or the cutoff they never start."""
+        assert self.snapshots is not None
+        now = self.clock.now()
+        for instance_id in batch:
+            self.started_at[instance_id] = now  # its operation began: the outcome is recorded
+        if batch:
+            self.snapshots.start(batch)
+        self.snapshots.poll()
+        failed = self.snapshots.take_failed()
+        for instance_id, why in failed.items():
+            self._finish(instance_id, Outcome.FAILED_INSTALL, details=FAILED_DETAILS, error=why, own=True)
+        if failed:  # counted now: a snapshot that just failed may halt the wave before the next send
+            self.rate.errors = self._error_total()
+        ready = self.snapshots.take_ready()
+        stopped = "errors exceeded max_errors" if self.rate.halted else self.rate.stopped_reason
+        if stopped:
+            for instance_id in ready:
+                self._finish(instance_id, Outcome.NOT_ATTEMPTED, error=f"snapshotted, not started: {stopped}")
+            return []
+        return ready
+
     def _vanished_at_send(self) -> None:
         """Instances a SendCommand could not include any more (terminated mid-window)."""
         for instance_id, why in self.tracker.drain_refused().items():
@@ -462,7 +504,10 @@ class WaveRunner:
 
     def _lease_span(self) -> dt.timedelta:
         s = self.settings
-        return s.install_timeout + s.reboot_timeout * 2 + s.scan_timeout + dt.timedelta(hours=1)
+        snapshotting = s.snapshots.timeout if s.snapshots is not None else dt.timedelta(0)
+        return (
+            s.install_timeout + s.reboot_timeout * 2 + s.scan_timeout + dt.timedelta(hours=1) + snapshotting
+        )
 
     def _give_up_waiting(self, now: dt.datetime) -> None:
         for iid, (since, holder) in list(self.waiting.items()):
@@ -523,7 +568,7 @@ class WaveRunner:
         if not pending.ids or pending.since is None:
             return
         installs_running = self.tracker.slots_in_use("Install") > 0 or self.rebooting or self.queue
-        due = self.clock.now() >= pending.since + VERIFY_BATCH_WAIT
+        due = self.clock.now() >= pending.since + self.settings.verify_batch_wait
         if len(pending.ids) < 50 and installs_running and not due:
             return
         ids, self.verifying = pending.ids, _Verifying()
@@ -785,7 +830,7 @@ class WaveRunner:
         """A rebooting instance is back only with proof: a ping after the reboot request, or
         ConnectionLost seen then Online. PingStatus Online alone proves nothing: it lags."""
         now = self.clock.now()
-        due = [iid for iid, since in self.rebooting.items() if now >= since + REBOOT_GRACE]
+        due = [iid for iid, since in self.rebooting.items() if now >= since + self.settings.reboot_grace]
         if not due:
             return
         ping = self.fleet.ping_info(due)
@@ -848,6 +893,7 @@ class WaveRunner:
             error=error,
             started_at=self.started_at.get(instance_id),
             finished_at=self.clock.now(),
+            snapshots=self.snapshots.snapshot_ids(instance_id) if self.snapshots is not None else (),
         )
         self.results[instance_id] = result
         if instance_id in self.started_at:
