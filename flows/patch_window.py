@@ -46,6 +46,7 @@ from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, re
 from patchwave.window.snapshots import policy_for
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
+from tasks.patch_lists import patch_lists
 from tasks.reporting import notify, publish_report
 from tasks.scan import assess, scan_instances
 from tasks.wave_states import wave_result
@@ -249,6 +250,11 @@ def run_window(
     events.publish(events.Phase("report", window.name))
     logger.info("Window %s: checking compliance after the waves", window.name)
     after = orch.call(assess, handle, opaque(targets), scope=f"after-{attempt}")
+    lists = (
+        orch.call(patch_lists, handle, opaque(results), started, window.patch_lists)
+        if window.patch_lists != "none"
+        else {}
+    )
     report = build_report(
         window=window.name,
         run_id=run_id,
@@ -271,6 +277,7 @@ def run_window(
         wall_started_at=wall_started,
         output=output_locator(handle, run_id),
         freeze_override=freeze_override,
+        patches=lists,
     )
     paths = orch.call(publish_report, opaque(report), report_dir, report_json)
     paths = {**paths, **handle.runs.keep_reports(run_id, paths)}  # any worker can retry it

@@ -28,6 +28,7 @@ from patchwave.errors import PatchwaveError
 from patchwave.fleet import (
     CommandProgress,
     ComplianceSummary,
+    InstancePatch,
     InstancePatchState,
     InstancesNotFound,
     Invocation,
@@ -39,7 +40,6 @@ from patchwave.fleet import (
     SnapshotsStarted,
     VolumeSnapshot,
 )
-from patchwave.history.records import PatchObservation
 
 THROTTLING = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
@@ -321,10 +321,6 @@ class AwsFleet:
             )
         return found
 
-    def patch_details(self, instance_ids: Sequence[str]) -> dict[str, list[PatchObservation]]:
-        """History's per-patch view (DescribeInstancePatches, one node a call)."""
-        return describe_instance_patches(self.clients.ssm, instance_ids)
-
     def ping_info(self, instance_ids: Sequence[str]) -> dict[str, PingInfo]:
         return {
             i["InstanceId"]: PingInfo(i.get("PingStatus", "Inactive"), i.get("LastPingDateTime"))
@@ -382,10 +378,10 @@ class AwsFleet:
         return patches.resolve(self.clients.ssm, names)
 
     def instance_patches(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str]
-    ) -> dict[str, dict[str, str]]:
-        """DescribeInstancePatches (ssm:DescribeInstancePatches), in ``aws/patches.py``."""
-        return patches.instance_patches(self.clients.ssm, instance_ids, install_ids)
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None = None
+    ) -> dict[str, list[InstancePatch]]:
+        """DescribeInstancePatches (ssm:DescribeInstancePatches), in ``aws/instance_patches.py``."""
+        return describe_instance_patches(self.clients.ssm, instance_ids, install_ids)
 
     def api_calls(self) -> dict[str, int]:
         return dict(self.clients.counter.calls)

@@ -212,6 +212,12 @@ class Window(Strict):
         description="Count invocations that never ran (Undeliverable, Delivery Timed Out, AccessDenied, "
         "InvalidPlatform, Terminated) toward max_errors; Run Command does not.",
     )
+    patch_lists: Literal["all", "failed", "none"] = Field(
+        default="failed",
+        description="Which instances' patches go in the report (missing before, as they stand after): "
+        "'all' the waves sent a command to, 'failed' only those that did not end patched, 'none'. "
+        "One DescribeInstancePatches call per instance, so 'all' doubles a large window's API calls.",
+    )
     timeouts: Timeouts = Field(default_factory=Timeouts)
     pacing: Pacing = Field(default_factory=Pacing)
     approval_timeout_minutes: float = Field(

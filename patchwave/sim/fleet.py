@@ -29,6 +29,7 @@ from patchwave.config.baselines import Baseline, BaselinesFile
 from patchwave.fleet import (
     CommandProgress,
     ComplianceSummary,
+    InstancePatch,
     InstancePatchState,
     InstancesNotFound,
     Invocation,
@@ -42,7 +43,6 @@ from patchwave.fleet import (
     VolumeSnapshot,
     chunks,
 )
-from patchwave.history.records import PatchObservation
 from patchwave.sim import draws, patches, state_file
 from patchwave.sim.ebs import EbsRefused, SimEbs
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
@@ -735,33 +735,22 @@ class SimulatedFleet:
             return found
 
     def instance_patches(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str]
-    ) -> dict[str, dict[str, str]]:
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None = None
+    ) -> dict[str, list[InstancePatch]]:
+        """DescribeInstancePatches: one call an instance (``sim/patch_details.py``)."""
         with self._lock:
             self._call("DescribeInstancePatches", len(instance_ids))
             return self.instance_patches_of(instance_ids, install_ids, self._advance())
 
     def instance_patches_of(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str], now: dt.datetime
-    ) -> dict[str, dict[str, str]]:
-        """Patch states by install id, uncharged (the emulator charges its own requests)."""
-        result: dict[str, dict[str, str]] = {}
-        for iid in (i for i in instance_ids if i in self._instances):
-            inst = self._instances[iid]
-            baseline = self._baseline(inst)
-            verdicts = self._verdicts_for(baseline, self._reported[iid][0].snapshot_id, now)
-            result[iid] = patches.reported_states(inst.inventory, verdicts, baseline, install_ids)
-        return result
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None, now: dt.datetime
+    ) -> dict[str, list[InstancePatch]]:
+        """The same answer, uncharged (the emulator charges its own requests; tests' evidence)."""
+        return describe_patches(self, instance_ids, now, install_ids)
 
     def api_calls(self) -> dict[str, int]:
         with self._lock:
             return dict(self._calls)
-
-    def patch_details(self, instance_ids: Sequence[str]) -> dict[str, list[PatchObservation]]:
-        """DescribeInstancePatches (one instance a call): history's per-patch view."""
-        with self._lock:
-            self._call("DescribeInstancePatches", len(instance_ids))
-            return describe_patches(self, instance_ids, self._advance())
 
     # ----------------------------------------------------------------- gates (patchwave/sim/gates.py)
     def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
