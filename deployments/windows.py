@@ -22,6 +22,7 @@ from flows.emergency_form import emergency_form
 from flows.multi_account import patch_accounts
 from flows.patch_window import patch_window
 from flows.retry_failed import retry_failed
+from flows.rollback import rollback
 from patchwave.config import Config
 
 TAG = "patchwave"
@@ -80,6 +81,16 @@ def deployment_specs(
             "parameters": base,
             "tags": [TAG, "retry"],
             "description": "Retry the failed instances of an earlier run",
+        }
+    )
+    specs.append(
+        {
+            "flow": rollback,
+            "name": "rollback",
+            "schedules": [],
+            "parameters": base,
+            "tags": [TAG, "rollback"],
+            "description": "Restore instances of a run (default: the failed) from their pre-patch snapshots",
         }
     )
     specs.append(compliance_scan_spec(config, base, TAG))
@@ -148,6 +159,7 @@ ENTRYPOINTS = {
     "patch-window": "flows/patch_window.py:patch_window",
     "emergency-patch": "flows/emergency_form.py:emergency_form",
     "retry-failed": "flows/retry_failed.py:retry_failed",
+    "rollback": "flows/rollback.py:rollback",
     "patch-accounts": "flows/multi_account.py:patch_accounts",
     "account-window": "flows/account_window.py:account_window",
     "compliance-scan": COMPLIANCE_SCAN_ENTRYPOINT,

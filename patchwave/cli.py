@@ -22,6 +22,7 @@ from rich.console import Console
 from patchwave.cli_help import flags_without_type_label
 from patchwave.cli_history import history_app
 from patchwave.cli_leases import leases_app
+from patchwave.cli_rollback import rollback_command, snapshots_app
 from patchwave.errors import ConfigError, PatchwaveError
 
 flags_without_type_label()
@@ -36,6 +37,8 @@ baselines_app = typer.Typer(help="Patch baselines as code.", no_args_is_help=Tru
 app.add_typer(baselines_app, name="baselines")
 app.add_typer(leases_app, name="leases")
 app.add_typer(history_app, name="history")
+app.add_typer(snapshots_app, name="snapshots")
+app.command("rollback")(rollback_command)
 
 console = Console()
 err = Console(stderr=True)
@@ -409,18 +412,31 @@ def plan(
     except PatchwaveError as exc:
         raise fail(exc) from None
     result = plan_window(spec, targets, handle.fleet.patch_states(ids), needs)
+    from patchwave.window.gates import plan_gates, planned_start
+
+    schedule = spec.schedule
+    cron, zone = (schedule.cron, schedule.timezone) if schedule else (None, "UTC")
+    at = planned_start(cron, zone, handle.clock.now())
+    waves_alarms = [(w.name, w.alarms) for w in spec.waves]
+    gates = plan_gates(handle.fleet, [cfg.windows.freezes, spec.freezes], spec.alarms, waves_alarms, at)
     if output_json:
         from patchwave.reports.plan_output import plan_json
 
-        sys.stdout.write(plan_json(result, len(targets)) + "\n")
+        sys.stdout.write(plan_json(result, len(targets), spec.snapshot, gates) + "\n")
         return
-    from patchwave.reports.plan_output import wide_console
+    from patchwave.reports.plan_output import snapshot_lines, wide_console
 
     table = plan_table(result)
     out = wide_console(table)  # instance ids whole, whatever the terminal's width or a pipe
     out.print(table)
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {safe(warning)}")
+    for line in snapshot_lines(result, spec.snapshot):
+        out.print(safe(line))
+    from patchwave.reports.plan_output import gate_lines
+
+    for line in gate_lines(gates):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     to_install = sum(len(w.install_ids) for w in result.waves)
     out.print(
         f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "
@@ -486,6 +502,10 @@ def emergency(
     report_dir: ReportDirOpt = Path("reports"),
     speed: SpeedOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    override_freeze: Annotated[
+        str,
+        typer.Option("--override-freeze", help="Run during a freeze; the reason (recorded in the report)."),
+    ] = "",
 ) -> None:
     """Patch named instances now (canary first), outside any schedule."""
     from patchwave.config.loader import validate as validate_model
@@ -504,6 +524,7 @@ def emergency(
                 "max_concurrency": max_concurrency,
                 "max_errors": max_errors,
                 "reboot": reboot,
+                "override_freeze": override_freeze,
             },
             "emergency",
         )

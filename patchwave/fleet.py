@@ -72,6 +72,11 @@ class InstancesNotFound(PatchwaveError):
         super().__init__(f"{operation}: {message}")
 
 
+class RootVolumeRefused(PatchwaveError):
+    """EC2 refused a replace-root-volume task (the snapshot is not of this instance's root
+    volume, not completed, or a task already runs there): nothing was started."""
+
+
 @dataclass(frozen=True)
 class PatchCommand:
     """One AWS-RunPatchBaseline SendCommand, on at most 50 instances."""
@@ -89,6 +94,7 @@ class PatchCommand:
             raise ValueError(f"a command takes 1 to {MAX_IDS_PER_CALL} instance ids")
 
     token: str = ""  # unique per command: written to the ledger before the command is sent
+    alarm: str = ""  # the CloudWatch alarm SSM itself watches (AlarmConfiguration takes one)
 
     @property
     def comment(self) -> str:
@@ -169,6 +175,75 @@ class ResolvedPatch:
     title: str = ""
 
 
+@dataclass(frozen=True)
+class InstancePatch:
+    """One patch of one instance as DescribeInstancePatches lists it: what named-patch
+    verification, the history store and the report's drill-down all read (one verb for all).
+
+    ``id`` is the KBId on AWS (``name.arch`` on Linux, the KB on Windows); the simulator lists
+    one entry per catalog patch (advisory or KB), its packages in ``install_ids``.
+    ``severity`` is the vendor's (Critical, Important...); ``compliance_level`` the baseline's
+    level where the fleet knows it (the simulator), else the vendor severity mapped onto the
+    levels. ``installed_time`` is None when the patch is not installed or the OS does not say;
+    ``release_date`` is not given by AWS (the simulator knows its catalog's)."""
+
+    id: str
+    state: str
+    severity: str = ""
+    classification: str = ""
+    compliance_level: str = "UNSPECIFIED"
+    installed_time: dt.datetime | None = None
+    release_date: dt.date | None = None
+    install_ids: tuple[str, ...] = ()
+    title: str = ""
+
+    @property
+    def kb_ids(self) -> tuple[str, ...]:
+        """What an InstallOverrideList names for it (the KBId filter matches these)."""
+        return self.install_ids or (self.id,)
+
+
+def patch_states_by_id(patches: Sequence[InstancePatch], install_ids: Sequence[str]) -> dict[str, str]:
+    """Install id -> reported state, for those of ``install_ids`` the instance reports."""
+    wanted = set(install_ids)
+    return {kb: p.state for p in patches for kb in p.kb_ids if kb in wanted}
+
+
+@dataclass(frozen=True)
+class VolumeSnapshot:
+    """One EBS snapshot patchwave took of an instance's volume before its install
+    (CreateSnapshots / DescribeSnapshots). ``root``: it is of the instance's root volume, the
+    one a rollback restores (CreateReplaceRootVolumeTask)."""
+
+    snapshot_id: str
+    instance_id: str
+    volume_id: str
+    root: bool
+    state: str  # pending | completed | error (DescribeSnapshots' State)
+    message: str = ""  # StateMessage, when the snapshot failed
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SnapshotsStarted:
+    """What CreateSnapshots did for a batch: the snapshots each instance got, and the
+    instances it refused (with the error), which get no install."""
+
+    snapshots: Mapping[str, tuple[VolumeSnapshot, ...]]
+    refused: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RootVolumeTask:
+    """A replace-root-volume task (DescribeReplaceRootVolumeTasks): TaskState pending,
+    in-progress, failing, succeeded, failed or failed-detached."""
+
+    task_id: str
+    instance_id: str
+    state: str
+    started: dt.datetime | None = None
+
+
 class Fleet(Protocol):
     """What a patch run may ask of a fleet. Every verb accepts any number of ids and chunks
     them by the API's limit itself."""
@@ -224,15 +299,52 @@ class Fleet(Protocol):
         ...
 
     def instance_patches(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str]
-    ) -> dict[str, dict[str, str]]:
-        """Per instance, the reported state of each of these patches it reports
-        (DescribeInstancePatches, filtered by KBId: one call per instance)."""
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None = None
+    ) -> dict[str, list[InstancePatch]]:
+        """Per instance, each patch its last report lists (DescribeInstancePatches, one instance
+        a call, 100 a page), NOT_APPLICABLE included; only those ``install_ids`` name (KBId
+        filter) when given. Instances that never reported are absent."""
         ...
 
     def api_calls(self) -> dict[str, int]:
         """Calls made so far, by API name (for reports and benchmarks)."""
         ...
+
+    # -- gates: CloudWatch alarms and Change Calendars (patchwave/window/gates.py)
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        """The state (OK, ALARM, INSUFFICIENT_DATA) of each named CloudWatch alarm, metric or
+        composite (DescribeAlarms, 100 names a call); an alarm that does not exist is absent."""
+        ...
+
+    def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
+        """OPEN or CLOSED for each Change Calendar at a moment (GetCalendarState, one call per
+        calendar so a refusal can name the closed one); a calendar that cannot be read is
+        absent."""
+        ...
+
+    # ----------------------------------------------------------------- snapshot and rollback (issue 16)
+    def create_snapshots(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
+        """Snapshot every EBS volume of each instance (CreateSnapshots: one call per instance,
+        by the API's design), the snapshots tagged with ``tags`` plus the instance id."""
+        ...
+
+    def snapshot_states(self, run_id: str, instance_ids: Sequence[str]) -> dict[str, list[VolumeSnapshot]]:
+        """This run's snapshots of these instances, as they stand (DescribeSnapshots filtered by
+        the run and instance tags, 50 instance ids a call)."""
+        ...
+
+    def tagged_snapshots(self) -> list[VolumeSnapshot]:
+        """Every snapshot patchwave took that carries a delete-after tag (for pruning)."""
+        ...
+
+    def delete_snapshot(self, snapshot_id: str) -> None: ...
+
+    def replace_root_volume(self, instance_id: str, snapshot_id: str, tags: Mapping[str, str]) -> str:
+        """Start a replace-root-volume task restoring the snapshot (the instance reboots);
+        returns the task id."""
+        ...
+
+    def root_volume_tasks(self, task_ids: Sequence[str]) -> dict[str, RootVolumeTask]: ...
 
 
 def chunks(ids: Sequence[str], size: int = MAX_IDS_PER_CALL) -> list[Sequence[str]]:

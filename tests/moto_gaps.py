@@ -172,3 +172,27 @@ class BaselineAccount:
     def _ListTagsForResource(self, params: dict[str, Any]) -> dict[str, Any]:
         tags = self.tags.get(params["ResourceId"], {})
         return {"TagList": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def _moto_ec2_lacks(operations: tuple[str, ...]) -> frozenset[str]:
+    """The EC2 operations moto's EC2 responses do not implement (read from moto itself)."""
+    from moto.ec2.responses import EC2Response
+
+    def snake(name: str) -> str:
+        return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+    return frozenset(op for op in operations if not callable(getattr(EC2Response, snake(op), None)))
+
+
+# Snapshot and rollback (issue 16): moto 5 answers CreateSnapshots, DescribeSnapshots and
+# DeleteSnapshot (its snapshots are completed at once, never error), but has no replace-root-
+# volume tasks: those are answered by the project's emulator (patchwave/sim/emulator_ec2_snapshots.py).
+EC2_SNAPSHOT_GAPS = _moto_ec2_lacks(
+    (
+        "CreateSnapshots",
+        "DescribeSnapshots",
+        "DeleteSnapshot",
+        "CreateReplaceRootVolumeTask",
+        "DescribeReplaceRootVolumeTasks",
+    )
+)

@@ -109,6 +109,18 @@ REFUSALS = [
     ("windows", lambda w: w.update(cutoff_hours=4), "windows[0]", "cutoff_hours 4"),
     ("windows", lambda w: w.update(reboot="sometimes"), "windows[0].reboot", "sometimes"),
     (
+        "windows",
+        lambda w: w.update(pacing={"min_poll_seconds": 0.1}),
+        "windows[0].pacing.min_poll_seconds",
+        "0.1",
+    ),
+    (
+        "windows",
+        lambda w: w.update(pacing={"min_poll_seconds": 30, "max_poll_seconds": 10}),
+        "windows[0].pacing",
+        "min_poll_seconds must not exceed max_poll_seconds",
+    ),
+    (
         "baselines",
         lambda b: b["approval_rules"][0].update(approve_after_days=361),
         "baselines[0].approval_rules[0].approve_after_days",

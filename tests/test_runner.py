@@ -239,3 +239,40 @@ def test_a_window_under_block_never_installs_a_rejected_patch(config) -> None:
         assert "ALAS2023-2026-1101" in present
         assert "ALAS2023-2026-1142" not in present  # rejected system-release
         assert "ALAS2023-2026-1139" not in present  # depends on it: blocked too
+
+
+def test_a_labs_pacing_verifies_early_finishers_sooner_with_the_same_outcomes(config) -> None:
+    """The window's pacing reaches the runner: installs that finish while a long one still runs
+    wait up to 60 s by default to share one verifying Scan, 2 s with a lab's pacing."""
+    members = ids("a9", 6)
+    quick = WaveSettings(
+        snapshot_id="snap-1",
+        run_id="run-1",
+        verify_batch_wait=dt.timedelta(seconds=2),
+        reboot_grace=dt.timedelta(seconds=2),
+        min_poll_seconds=1,
+        max_poll_seconds=5,
+    )
+    runs = [
+        run_one_wave(
+            config,
+            members,
+            max_concurrency="2",
+            settings=settings,
+            install_minutes={"median": 0.2, "p99": 0.3},
+            install_minutes_by_id={members[0]: 5.0},
+            scan_minutes={"median": 0.05, "p99": 0.1},
+            reboot_rate=0.0,
+        )
+        for settings in (None, quick)
+    ]
+    (default, _, _), (fast, _, _) = runs
+    assert outcomes(default) == outcomes(fast) and set(outcomes(fast).values()) == {Outcome.PATCHED}
+
+    def verified_after(result: WaveResult) -> dt.timedelta:  # the slowest early finisher's
+        # (members[1] shares the long one's command, so its invocation is read when that ends)
+        early = [r for r in result.results if r.instance_id not in members[:2]]
+        return max(r.finished_at - r.started_at for r in early if r.finished_at and r.started_at)
+
+    assert verified_after(default) >= dt.timedelta(seconds=60)
+    assert verified_after(fast) < dt.timedelta(seconds=45), verified_after(fast)

@@ -36,7 +36,17 @@ def _record(instance: dict[str, Any]) -> dict[str, Any]:
         "tags": {t["Key"]: t["Value"] for t in instance.get("Tags", [])},
         "private_ip": instance.get("PrivateIpAddress", ""),
         "platform_details": instance.get("PlatformDetails", ""),
+        "root_volume": _root_volume(instance),
     }
+
+
+def _root_volume(instance: dict[str, Any]) -> str:
+    """The EBS volume at the instance's root device (what a rollback restores), or ''."""
+    root = instance.get("RootDeviceName")
+    for mapping in instance.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == root and "Ebs" in mapping:
+            return str(mapping["Ebs"].get("VolumeId", ""))
+    return ""
 
 
 def describe(ec2: Any, instance_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

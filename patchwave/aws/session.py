@@ -34,6 +34,10 @@ RETRIES = BotoConfig(retries={"mode": "adaptive", "max_attempts": 10}, user_agen
 NO_RETRIES = BotoConfig(retries={"mode": "standard", "max_attempts": 1}, user_agent_extra="patchwave")
 
 
+# Services whose IAM prefix is not their signing name (CloudWatch signs as "monitoring").
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
 class CallCounter:
     """Counts API calls by operation name (once per call, not per retry attempt), and keeps
     the IAM action each one needs (``service:Operation``)."""
@@ -45,7 +49,8 @@ class CallCounter:
 
     def __call__(self, model: Any = None, **_: Any) -> None:
         if model is not None:
-            prefix = model.service_model.signing_name
+            signing = model.service_model.signing_name
+            prefix = IAM_PREFIX.get(signing, signing)
             with self._lock:
                 self.calls[model.name] += 1
                 self.actions.add(f"{prefix}:{model.name}")
@@ -178,6 +183,10 @@ class AwsClients:
     @cached_property
     def organizations(self) -> Any:
         return self._client("organizations")
+
+    @cached_property
+    def cloudwatch(self) -> Any:
+        return self._client("cloudwatch")
 
 
 def check_credentials(clients: AwsClients) -> str:

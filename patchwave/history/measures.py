@@ -69,7 +69,7 @@ class TrendPoint:
 def compliance_trend(runs: Sequence[RunRecord]) -> list[TrendPoint]:
     points: list[TrendPoint] = []
     for run in runs:
-        if not run.instances:
+        if not run.instances or run.kind == "rollback":  # a rollback observes no patch state
             continue
         severities: dict[str, int] = {s: 0 for s in SEVERITIES}
         groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -215,7 +215,7 @@ class FellOut:
 def fell_out_of_compliance(runs: Sequence[RunRecord]) -> list[FellOut]:
     """Instances compliant at one observation and not at the next."""
     by_instance: dict[str, list[tuple[dt.datetime, str, InstanceObservation]]] = defaultdict(list)
-    for run in runs:
+    for run in (r for r in runs if r.kind != "rollback"):  # a rollback observes no patch state
         for inst in run.instances:
             by_instance[inst.instance_id].append((inst.observed_at, run.run_id, inst))
     result: list[FellOut] = []
@@ -247,7 +247,7 @@ def window_success(runs: Sequence[RunRecord]) -> list[WindowRate]:
     rates: list[WindowRate] = []
     for run in runs:
         outcomes = run.outcomes()
-        if not outcomes:
+        if not outcomes or run.kind == "rollback":  # what was undone, not a window's success
             continue
         planned = sum(outcomes.values())
         online = planned - outcomes.get("skipped_offline", 0)

@@ -15,7 +15,7 @@ RECORDED_STATES = frozenset(
 )
 NON_COMPLIANT_STATES = frozenset({"INSTALLED_PENDING_REBOOT", "INSTALLED_REJECTED", "MISSING", "FAILED"})
 INSTALLED_STATES = frozenset({"INSTALLED", "INSTALLED_OTHER"})
-RUN_KINDS = ("window", "scan", "emergency", "retry", "import")
+RUN_KINDS = ("window", "scan", "emergency", "retry", "import", "rollback")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from patchwave.compliance.summary import ComplianceReport
+from patchwave.reports.rollback_section import RollbackSection
 from patchwave.window.decisions import Decision
 from patchwave.window.outcomes import ERRORS, Outcome
 from patchwave.window.planning import Plan
@@ -71,6 +72,9 @@ class InstanceReport(BaseModel):
         "group/stream), console (link); empty on a simulated fleet without output settings.",
     )
     patches: PatchesBeforeAfter | None = None
+    snapshots: list[str] = Field(
+        default_factory=list, description="EBS snapshots taken before the install, the root volume's first."
+    )
 
 
 class ComplianceBeforeAfter(BaseModel):
@@ -104,6 +108,12 @@ class Report(BaseModel):
         default=None, description="When the run really started (wall clock, UTC): names its files."
     )
     stop_reason: str = Field(default="", description="Why the window stopped early, if it did.")
+    freeze_override: str = Field(
+        default="", description="An emergency run during a freeze: the freeze and the operator's reason."
+    )
+    rollbacks: list[RollbackSection] = Field(
+        default_factory=list, description="What `patchwave rollback` restored after the run."
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -146,6 +156,7 @@ def build_report(
     wall_started_at: dt.datetime | None = None,
     output: Callable[[str, str, str], dict[str, str]] | None = None,
     patches: Mapping[str, PatchesBeforeAfter] | None = None,
+    freeze_override: str = "",
 ) -> Report:
     """``output(command_id, instance_id, platform)`` says where a command's output is; ``patches`` holds
     the per-instance patch drill-down (only instances with something to show)."""
@@ -187,6 +198,7 @@ def build_report(
                     if output and item.command_id
                     else {},
                     patches=(patches or {}).get(item.instance_id),
+                    snapshots=list(item.snapshots),
                 )
             )
     totals = Counter(i.outcome.value for i in instances)
@@ -212,6 +224,7 @@ def build_report(
         window_config=window_config or {},
         attempt=attempt,
         wall_started_at=wall_started_at,
+        freeze_override=freeze_override,
         stop_reason=next(
             (
                 f"wave {w.name!r} {w.status}: {w.stop_reason}"

@@ -23,6 +23,8 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from patchwave.fleet import PatchCommand
+from patchwave.sim.emulator_ec2_snapshots import EbsSnapshotsEmulation
+from patchwave.sim.emulator_gates import GatesEmulation
 from patchwave.sim.emulator_patches import NamedPatchesEmulation
 from patchwave.sim.fleet import PATCH_DOCUMENT, SimulatedFleet
 from patchwave.sim.records import SimCommand
@@ -131,7 +133,7 @@ def _cursor_page(
     return {key: items}
 
 
-class Emulator(NamedPatchesEmulation):
+class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation, GatesEmulation):
     def __init__(self, sim: SimulatedFleet, document: str = PATCH_DOCUMENT) -> None:
         self.sim = sim
         self.document = document
@@ -244,6 +246,7 @@ class Emulator(NamedPatchesEmulation):
                 "Tags": [{"Key": k, "Value": v} for k, v in inst.tags.items()],
                 "PrivateIpAddress": "10.0.0.1",
                 "PlatformDetails": PLATFORMS[inst.platform][3],
+                **self.block_devices(inst),
             }
             for inst in chosen
         ]
@@ -320,6 +323,7 @@ class Emulator(NamedPatchesEmulation):
             run_id="emulated",
             install_override=self.override_ids(parameters),
             timeout_seconds=params.get("TimeoutSeconds", 600),
+            alarm=params.get("AlarmConfiguration", {"Alarms": [{"Name": ""}]})["Alarms"][0]["Name"],
         )
         command_id = self.sim.start_command(command, now, comment)
         return {"Command": {"CommandId": command_id, "Comment": comment, "Status": "Pending"}}

@@ -19,7 +19,7 @@ import os
 import pickle
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from patchwave.baselines.catalog import builtin_catalog
@@ -29,6 +29,7 @@ from patchwave.config.baselines import Baseline, BaselinesFile
 from patchwave.fleet import (
     CommandProgress,
     ComplianceSummary,
+    InstancePatch,
     InstancePatchState,
     InstancesNotFound,
     Invocation,
@@ -36,11 +37,15 @@ from patchwave.fleet import (
     PatchCommand,
     PingInfo,
     ResolvedPatch,
+    RootVolumeRefused,
+    RootVolumeTask,
+    SnapshotsStarted,
+    VolumeSnapshot,
     chunks,
 )
-from patchwave.history.records import PatchObservation
 from patchwave.sim import draws, patches, state_file
 from patchwave.sim.command_index import CommandIndex
+from patchwave.sim.ebs import EbsRefused, SimEbs
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.patch_details import describe_patches
 from patchwave.sim.records import (
@@ -190,6 +195,11 @@ class SimulatedFleet:
             elif kind == "vanish":
                 assert isinstance(payload, str)
                 self._vanish(payload, when)
+            elif kind == "alarm":  # SSM stops a command whose AlarmConfiguration alarm fired
+                assert isinstance(payload, str)
+                self.cancel(payload, [i.instance_id for i in self._commands[payload]], when)
+            elif kind == "call":  # an effect of another model (EBS: a root volume replaced)
+                payload()  # type: ignore[operator]
         return now
 
     def _events_push(self, when: dt.datetime, kind: str, payload: object) -> None:
@@ -381,6 +391,7 @@ class SimulatedFleet:
         self._commands[command_id] = invocations
         self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment, asked)
         self._index.add(self._command_info[command_id], invocations)
+        self._watch_alarm(command_id, command.alarm, now)
         self.save()
         return command_id
 
@@ -731,33 +742,52 @@ class SimulatedFleet:
             return found
 
     def instance_patches(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str]
-    ) -> dict[str, dict[str, str]]:
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None = None
+    ) -> dict[str, list[InstancePatch]]:
+        """DescribeInstancePatches: one call an instance (``sim/patch_details.py``)."""
         with self._lock:
             self._call("DescribeInstancePatches", len(instance_ids))
             return self.instance_patches_of(instance_ids, install_ids, self._advance())
 
     def instance_patches_of(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str], now: dt.datetime
-    ) -> dict[str, dict[str, str]]:
-        """Patch states by install id, uncharged (the emulator charges its own requests)."""
-        result: dict[str, dict[str, str]] = {}
-        for iid in (i for i in instance_ids if i in self._instances):
-            inst = self._instances[iid]
-            baseline = self._baseline(inst)
-            verdicts = self._verdicts_for(baseline, self._reported[iid][0].snapshot_id, now)
-            result[iid] = patches.reported_states(inst.inventory, verdicts, baseline, install_ids)
-        return result
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None, now: dt.datetime
+    ) -> dict[str, list[InstancePatch]]:
+        """The same answer, uncharged (the emulator charges its own requests; tests' evidence)."""
+        return describe_patches(self, instance_ids, now, install_ids)
 
     def api_calls(self) -> dict[str, int]:
         with self._lock:
             return dict(self._calls)
 
-    def patch_details(self, instance_ids: Sequence[str]) -> dict[str, list[PatchObservation]]:
-        """DescribeInstancePatches (one instance a call): history's per-patch view."""
+    # ----------------------------------------------------------------- gates (patchwave/sim/gates.py)
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
         with self._lock:
-            self._call("DescribeInstancePatches", len(instance_ids))
-            return describe_patches(self, instance_ids, self._advance())
+            self._call("DescribeAlarms", max(1, math.ceil(len(names) / 100)))
+            return self.alarm_states_at(names, self._advance())
+
+    def alarm_states_at(
+        self, names: Sequence[str], now: dt.datetime, composite: bool = True
+    ) -> dict[str, str]:
+        """Uncharged (the emulator charges its own requests); composite alarms only if asked."""
+        minutes = (now - self.spec.start).total_seconds() / 60
+        alarms = self._behaviour.alarms
+        known = [n for n in names if n in alarms and (composite or not alarms[n].composite)]
+        return {n: alarms[n].state_at(minutes) for n in known}
+
+    def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
+        with self._lock:
+            self._call("GetCalendarState", len(names))
+            calendars = self._behaviour.calendars
+            return {n: calendars[n].state_at(at)[0] for n in names if n in calendars}
+
+    def _watch_alarm(self, command_id: str, alarm: str, now: dt.datetime) -> None:
+        """AlarmConfiguration: the command is stopped the moment its alarm is in ALARM."""
+        spec = self._behaviour.alarms.get(alarm) if alarm else None
+        if spec is None:
+            return
+        at = spec.next_alarm((now - self.spec.start).total_seconds() / 60)
+        if at is not None:
+            self._events_push(max(now, self.spec.start + dt.timedelta(minutes=at)), "alarm", command_id)
 
     # ----------------------------------------------------------------- persistence
     def __getstate__(self) -> dict[str, object]:
@@ -802,3 +832,81 @@ class SimulatedFleet:
 
     def invocations(self) -> list[SimInvocation]:
         return [inv for invs in self._commands.values() for inv in invs]
+
+    # ----------------------------------------------------------------- snapshot and rollback (issue 16)
+    @property
+    def ebs(self) -> SimEbs:
+        """Volumes, snapshots and replace-root-volume tasks (created on first use, so a state
+        file written before they existed still loads)."""
+        found = self.__dict__.get("_ebs")
+        if found is None:
+            found = self.__dict__["_ebs"] = SimEbs()
+        return found
+
+    def at(self, when: dt.datetime, effect: Callable[[], None]) -> None:
+        """Apply ``effect`` when simulated time reaches ``when`` (picklable callables only)."""
+        self._events_push(when, "call", effect)
+
+    def create_snapshots(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
+        """As the adapter does it: DescribeInstances for the root volumes (200 ids a call), then
+        one CreateSnapshots per instance."""
+        with self._lock:
+            ec2_ids = [i for i in instance_ids if i.startswith("i-")]  # on-premises: refused, no call
+            self._call("DescribeInstances", math.ceil(len(ec2_ids) / EC2_IDS_PER_CALL))
+            taken: dict[str, tuple[VolumeSnapshot, ...]] = {}
+            refused: dict[str, str] = {}
+            for instance_id in instance_ids:
+                self._call("CreateSnapshots", 1 if instance_id in ec2_ids else 0)
+                now = self._advance()
+                try:
+                    made = self.ebs.create(
+                        self, instance_id, {**tags, "patchwave:instance-id": instance_id}, now
+                    )
+                except EbsRefused as exc:
+                    refused[instance_id] = f"{exc.code}: {exc.message}"
+                    continue
+                taken[instance_id] = tuple(m.view(now) for m in made)
+            self.save()
+            return SnapshotsStarted(taken, refused)
+
+    def snapshot_states(self, run_id: str, instance_ids: Sequence[str]) -> dict[str, list[VolumeSnapshot]]:
+        with self._lock:
+            found: dict[str, list[VolumeSnapshot]] = {}
+            for chunk in chunks(instance_ids):
+                self._call("DescribeSnapshots")
+                now = self._advance()
+                filters = {"tag:patchwave:run-id": [run_id], "tag:patchwave:instance-id": list(chunk)}
+                for snapshot in self.ebs.describe(now, filters):
+                    found.setdefault(snapshot.instance_id, []).append(snapshot)
+            return found
+
+    def tagged_snapshots(self) -> list[VolumeSnapshot]:
+        with self._lock:
+            self._call("DescribeSnapshots")
+            return self.ebs.describe(self._advance(), {"tag-key": ["patchwave:delete-after"]})
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        with self._lock:
+            self._call("DeleteSnapshot")
+            self._advance()
+            self.ebs.delete(snapshot_id)
+            self.save()
+
+    def replace_root_volume(self, instance_id: str, snapshot_id: str, tags: Mapping[str, str]) -> str:
+        with self._lock:
+            self._call("CreateReplaceRootVolumeTask")
+            now = self._advance()
+            try:
+                task = self.ebs.replace_root(self, instance_id, snapshot_id, tags, now)
+            except EbsRefused as exc:
+                raise RootVolumeRefused(f"{exc.code}: {exc.message}") from None
+            self.save()
+            return task.task_id
+
+    def root_volume_tasks(self, task_ids: Sequence[str]) -> dict[str, RootVolumeTask]:
+        with self._lock:
+            found: dict[str, RootVolumeTask] = {}
+            for chunk in chunks(task_ids):
+                self._call("DescribeReplaceRootVolumeTasks")
+                found.update({t.task_id: t for t in self.ebs.describe_tasks(self._advance(), chunk)})
+            return found

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import OperatingSystem, Strict
 from patchwave.config.windows import check_instance_ids, check_tag_key
+from patchwave.sim.gates import SimAlarm, SimCalendar
 
 
 class Duration(Strict):
@@ -37,6 +38,26 @@ class Throttling(Strict):
 UndeliveredDetail = Literal[
     "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied", "DeliveryTimedOut"
 ]
+
+
+class EbsBehaviour(Strict):
+    """EBS snapshots and root volume replacement (snapshot and rollback, issue 16)."""
+
+    volumes_per_instance: int = Field(default=1, ge=1, le=8, description="The root volume and data volumes.")
+    snapshot_minutes: Duration = Field(default_factory=lambda: Duration(median=3, p99=15))
+    snapshot_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    snapshot_failure_ids: list[str] = Field(
+        default_factory=list, description="The snapshots of these instances end in state error."
+    )
+    root_replace_minutes: Duration = Field(default_factory=lambda: Duration(median=4, p99=12))
+    root_replace_failure_ids: list[str] = Field(
+        default_factory=list, description="Replace-root-volume tasks on these instances end failed."
+    )
+
+    @field_validator("snapshot_failure_ids", "root_replace_failure_ids")
+    @classmethod
+    def _ebs_ids(cls, ids: list[str]) -> list[str]:
+        return check_instance_ids(ids)
 
 
 class Behaviour(Strict):
@@ -104,6 +125,14 @@ class Behaviour(Strict):
         default_factory=dict,
         description="Invocations on these nodes end with this status detail instead of running.",
     )
+    alarms: dict[str, SimAlarm] = Field(
+        default_factory=dict, description="CloudWatch alarms by name: when each enters ALARM (gates)."
+    )
+    calendars: dict[str, SimCalendar] = Field(
+        default_factory=dict, description="Change Calendars by name: type and events (gates)."
+    )
+
+    ebs: EbsBehaviour = Field(default_factory=EbsBehaviour, description="Snapshots and rollback.")
 
     @field_validator("report_delay_minutes_by_id", "terminate_at_minutes", "stop_at_minutes")
     @classmethod

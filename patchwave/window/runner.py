@@ -39,6 +39,7 @@ from patchwave.clock import Clock
 from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation, PatchCommand
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
+from patchwave.window.gates import alarm_halt
 from patchwave.window.named import NamedPatches, override_groups, verify_named, wanted_for
 from patchwave.window.outcomes import (
     ERRORS,
@@ -53,11 +54,11 @@ from patchwave.window.planning import PlannedInstance, WavePlan
 from patchwave.window.polling import PollPolicy
 from patchwave.window.ratecontrol import RateControl
 from patchwave.window.ratespec import concurrency_for
+from patchwave.window.snapshots import FAILED_DETAILS, SnapshotPolicy, SnapshotStage
 
-REBOOT_GRACE = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
-VERIFY_BATCH_WAIT = dt.timedelta(seconds=60)  # how long finished installs wait to share a Scan
 STALE_RECHECK = dt.timedelta(seconds=60)  # how often a stale patch state is read again
 REBOOT_ISOLATION_ROUNDS = 3
+ALARM_LOOK = dt.timedelta(seconds=60)  # alarm looks while nothing can start (metric periods are >= 10 s)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,15 @@ class WaveSettings:
     overlap_wait: dt.timedelta = dt.timedelta(minutes=30)  # for instances another run holds
     attempt: int = 1  # the flow run's attempt (Prefect retries keep the run, count attempts)
     undelivered_are_errors: bool = False  # Undeliverable, AccessDenied... count toward max_errors
+    verify_batch_wait: dt.timedelta = dt.timedelta(seconds=60)  # finished installs wait to share a Scan
+    reboot_grace: dt.timedelta = dt.timedelta(seconds=30)  # before the first look at a rebooting instance
+    min_poll_seconds: float = 5.0  # the poll policy's bounds
+    max_poll_seconds: float = 60.0
+    snapshots: SnapshotPolicy | None = None  # EBS snapshots before each install (window/snapshots.py)
+    alarms: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per wave name: the alarms it watches
+
+    def alarms_for(self, wave: str) -> tuple[str, ...]:
+        return next((names for name, names in self.alarms if name == wave), ())
 
 
 @dataclass
@@ -88,6 +98,7 @@ class InstanceResult:
     error: str = ""
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    snapshots: tuple[str, ...] = ()  # EBS snapshots taken before its install, the root volume's first
 
 
 @dataclass
@@ -160,13 +171,18 @@ class WaveRunner:
         self.wave = wave
         self.settings = settings
         self.on_progress = on_progress
-        self.policy = policy or PollPolicy()
+        self.policy = policy or PollPolicy(settings.min_poll_seconds, settings.max_poll_seconds)
         self.rate = RateControl(wave.max_concurrency, wave.max_errors)
         controlled = settings.reboot == "controlled"
         self.tracker = CommandTracker(
             fleet, clock, eager=frozenset({"Install"}) if controlled else frozenset()
         )
         self.tracker.intend = self._record_intents
+        self.snapshots = (
+            SnapshotStage(fleet, clock, settings.snapshots, settings.run_id, wave.name, self.record, resume)
+            if settings.snapshots is not None
+            else None
+        )
         self.queue: deque[str] = deque(wave.install_ids)
         self.to_install = len(self.queue)
         self.results: dict[str, InstanceResult] = {}
@@ -190,6 +206,9 @@ class WaveRunner:
         self.error_floor = 0  # errors a run that died had counted when it halted (resume)
         self.halt_recorded = False
         self.resumed = False
+        self.alarms = settings.alarms_for(wave.name)
+        self.alarm_reason = ""  # set when one of the wave's alarms halted it
+        self.last_alarm_look: dt.datetime | None = None
         for member in wave.members:
             if member.preset is not None:
                 self.results[member.instance_id] = preset_result(member, wave.name, clock.now())
@@ -223,6 +242,7 @@ class WaveRunner:
                 error=entry.get("error", ""),
                 started_at=_when(entry.get("started_at")),
                 finished_at=_when(entry.get("finished_at")),
+                snapshots=tuple(entry.get("snapshots", ())),
             )
         sends = [e for e in entries if e["kind"] == "send"]
         for intent in self._unsent_intents(entries, {e.get("token") for e in sends}):
@@ -258,6 +278,8 @@ class WaveRunner:
         for entry in (e for e in entries if e["kind"] == "halt"):
             self.error_floor = max(self.error_floor, int(entry.get("errors", 0)))
             self.halt_recorded = True
+            if entry.get("reason"):  # an alarm halted it: that halt stands too
+                self.alarm_reason = self.rate.stopped_reason = str(entry["reason"])
         started = set(self.started_at)
         self.queue = deque(i for i in self.queue if i not in started and i not in self.results)
         self.leased.update(i for i in started if i not in self.results)
@@ -295,6 +317,7 @@ class WaveRunner:
         if self.resumed and self.tracker.active:
             self._observe()  # what the adopted commands did while no one watched, before any start
         while True:
+            self._check_alarms()
             self._start_installs()
             self._start_reboots()
             self._flush_verification()
@@ -304,7 +327,9 @@ class WaveRunner:
             self.clock.sleep(self._next_wait())
             self._heartbeat()
             self._observe()
-        reason = "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
+        reason = self.alarm_reason or (
+            "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
+        )
         for instance_id, (_, holder) in list(self.waiting.items()):
             self._finish(
                 instance_id,
@@ -319,7 +344,7 @@ class WaveRunner:
         self.leased.clear()
         self._release_finished()
         self._report_progress()
-        if self.rate.halted:
+        if self.rate.halted or self.alarm_reason:
             status = "halted"
         elif self.rate.stopped_reason:
             status = "cut_off"
@@ -365,10 +390,14 @@ class WaveRunner:
             or self.verifying.ids
             or self.awaiting
             or can_start
+            or (self.snapshots is not None and self.snapshots.in_flight > 0)
         )
 
     def _slots_in_use(self) -> int:
-        return self.tracker.slots_in_use("Install") + len(self.reboot_queue) + len(self.rebooting)
+        snapshotting = self.snapshots.in_flight if self.snapshots is not None else 0
+        return (
+            self.tracker.slots_in_use("Install") + len(self.reboot_queue) + len(self.rebooting) + snapshotting
+        )
 
     def _next_wait(self) -> float:
         now = self.clock.now()
@@ -378,14 +407,16 @@ class WaveRunner:
         if deadline is not None:
             moments.append(deadline)
         if self.verifying.since is not None:
-            moments.append(self.verifying.since + VERIFY_BATCH_WAIT)
-        if self.rebooting:  # the first look after the grace, then every REBOOT_GRACE (not every second)
-            graces = [since + REBOOT_GRACE for since in self.rebooting.values()]
-            moments.append(min([g for g in graces if g > now] or [now + REBOOT_GRACE]))
+            moments.append(self.verifying.since + self.settings.verify_batch_wait)
+        if self.rebooting:  # the first look after the grace, then every grace (not every second)
+            graces = [since + self.settings.reboot_grace for since in self.rebooting.values()]
+            moments.append(min([g for g in graces if g > now] or [now + self.settings.reboot_grace]))
         if self.leased:  # a holder sleeping past its staleness would look dead
             moments.append(now + self.leases.stale_after / 3)
         if self.awaiting and self.next_state_check is not None:
             moments.append(self.next_state_check)
+        if self.snapshots is not None and self.snapshots.next_check is not None:
+            moments.append(self.snapshots.next_check)
         for moment in moments:
             wait = min(wait, max(1.0, (moment - now).total_seconds()))
         return max(1.0, wait)
@@ -401,7 +432,7 @@ class WaveRunner:
     def _start_installs(self) -> None:
         stop_at = self.settings.stop_starting_at
         now = self.clock.now()
-        if (self.queue or self.waiting) and stop_at is not None and now >= stop_at:
+        if (self.queue or self.waiting) and stop_at is not None and now >= stop_at and not self.alarm_reason:
             self.rate.stopped_reason = "the window's cutoff has passed"
         self._give_up_waiting(now)
         free = self.rate.free_slots(self._slots_in_use())
@@ -421,6 +452,8 @@ class WaveRunner:
                     self.waiting.pop(iid, None)
                     self.leased.add(iid)
                     batch.append(iid)
+        if self.snapshots is not None:
+            batch = self._snapshotted(batch)
         if not batch:
             return
         settings = self.settings
@@ -441,6 +474,7 @@ class WaveRunner:
                 run_id=settings.run_id,
                 deadline=deadline,
                 install_override=override,
+                alarm=self.alarms[0] if self.alarms else "",
             )
         ]
         for tracked in sent:
@@ -450,6 +484,47 @@ class WaveRunner:
                 self.install_command[instance_id] = tracked.command_id
         self._vanished_at_send()
         self.peak_in_flight = max(self.peak_in_flight, self._slots_in_use())
+
+    def _check_alarms(self) -> None:
+        """One look at the wave's alarms before anything may start (patchwave/window/gates.py):
+        the first in ALARM halts it, as errors would. While nothing can start, a look a minute
+        at most (SSM's AlarmConfiguration stops the commands in flight; the look names why)."""
+        if not self.alarms or self.alarm_reason:
+            return
+        now = self.clock.now()
+        could_start = bool(self.queue or self.waiting) and self.rate.free_slots(self._slots_in_use()) > 0
+        due = self.last_alarm_look is None or now - self.last_alarm_look >= ALARM_LOOK
+        if not (could_start or (self.tracker.active and due)):
+            return
+        self.last_alarm_look = now
+        reason = alarm_halt(self.fleet, self.alarms)
+        if reason:
+            self.alarm_reason = reason
+            self.rate.stopped_reason = reason  # nothing new starts; in-flight work is polled to its end
+            self.record("halt", wave=self.wave.name, errors=self.rate.errors, reason=reason)
+
+    def _snapshotted(self, batch: list[str]) -> list[str]:
+        """Snapshot a new batch first; returns the instances whose snapshots all completed (the
+        ones that failed end here, uninstalled). Past a halt or the cutoff they never start."""
+        assert self.snapshots is not None
+        now = self.clock.now()
+        for instance_id in batch:
+            self.started_at[instance_id] = now  # its operation began: the outcome is recorded
+        if batch:
+            self.snapshots.start(batch)
+        self.snapshots.poll()
+        failed = self.snapshots.take_failed()
+        for instance_id, why in failed.items():
+            self._finish(instance_id, Outcome.FAILED_INSTALL, details=FAILED_DETAILS, error=why, own=True)
+        if failed:  # counted now: a snapshot that just failed may halt the wave before the next send
+            self.rate.errors = self._error_total()
+        ready = self.snapshots.take_ready()
+        stopped = "errors exceeded max_errors" if self.rate.halted else self.rate.stopped_reason
+        if stopped:
+            for instance_id in ready:
+                self._finish(instance_id, Outcome.NOT_ATTEMPTED, error=f"snapshotted, not started: {stopped}")
+            return []
+        return ready
 
     def _vanished_at_send(self) -> None:
         """Instances a SendCommand could not include any more (terminated mid-window)."""
@@ -463,7 +538,10 @@ class WaveRunner:
 
     def _lease_span(self) -> dt.timedelta:
         s = self.settings
-        return s.install_timeout + s.reboot_timeout * 2 + s.scan_timeout + dt.timedelta(hours=1)
+        snapshotting = s.snapshots.timeout if s.snapshots is not None else dt.timedelta(0)
+        return (
+            s.install_timeout + s.reboot_timeout * 2 + s.scan_timeout + dt.timedelta(hours=1) + snapshotting
+        )
 
     def _give_up_waiting(self, now: dt.datetime) -> None:
         for iid, (since, holder) in list(self.waiting.items()):
@@ -524,7 +602,7 @@ class WaveRunner:
         if not pending.ids or pending.since is None:
             return
         installs_running = self.tracker.slots_in_use("Install") > 0 or self.rebooting or self.queue
-        due = self.clock.now() >= pending.since + VERIFY_BATCH_WAIT
+        due = self.clock.now() >= pending.since + self.settings.verify_batch_wait
         if len(pending.ids) < 50 and installs_running and not due:
             return
         ids, self.verifying = pending.ids, _Verifying()
@@ -788,7 +866,7 @@ class WaveRunner:
         """A rebooting instance is back only with proof: a ping after the reboot request, or
         ConnectionLost seen then Online. PingStatus Online alone proves nothing: it lags."""
         now = self.clock.now()
-        due = [iid for iid, since in self.rebooting.items() if now >= since + REBOOT_GRACE]
+        due = [iid for iid, since in self.rebooting.items() if now >= since + self.settings.reboot_grace]
         if not due:
             return
         ping = self.fleet.ping_info(due)
@@ -851,6 +929,7 @@ class WaveRunner:
             error=error,
             started_at=self.started_at.get(instance_id),
             finished_at=self.clock.now(),
+            snapshots=self.snapshots.snapshot_ids(instance_id) if self.snapshots is not None else (),
         )
         self.results[instance_id] = result
         if instance_id in self.started_at:
