@@ -833,6 +833,10 @@ class SimulatedFleet:
     def invocations(self) -> list[SimInvocation]:
         return [inv for invs in self._commands.values() for inv in invs]
 
+    def invocations_on(self, instance_ids: Sequence[str]) -> list[SimInvocation]:
+        """The invocations sent to these instances, in the order sent (through the index)."""
+        return [inv for iid in dict.fromkeys(instance_ids) for inv in self._index.by_instance.get(iid, [])]
+
     # ----------------------------------------------------------------- snapshot and rollback (issue 16)
     @property
     def ebs(self) -> SimEbs:
