@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-full lint bench clean
+.PHONY: demo test test-full lint bench clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 # The long campaigns in full: every kill point of the crash campaign, 5,000 fuzzed arguments.
 test-full: $(STAMP)
 	PATCHWAVE_FULL=1 $(BIN)/python -m pytest -q
+
+# Refresh the committed screenshots in docs/screenshots/ (the e2e test writes them to a tmp
+# folder otherwise): a real prefect server and headless Chromium, about a minute.
+screenshots: $(STAMP)
+	PATCHWAVE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_e2e_operator.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check patchwave flows tasks deployments tests benchmarks

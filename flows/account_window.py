@@ -17,8 +17,9 @@ from prefect import flow, get_run_logger
 from prefect.concurrency.sync import concurrency
 from prefect.states import Failed, State
 
+from flows.freeze import freeze_check
 from flows.parameters import checked
-from flows.patch_window import DEFAULT_FLEET, current_run_id, final_state, run_window
+from flows.patch_window import DEFAULT_FLEET, current_run_id, final_state, run_window, window_start
 from patchwave.config import load_config
 from patchwave.connect import open_member_fleet, open_run_store
 from patchwave.errors import ConfigError
@@ -55,6 +56,10 @@ def account_window(
         try:
             handle = open_member_fleet(fleet, config, account, region, speed)
             logger.info("Account %s in %s: %s", account, region, handle.description)
+            freezes = [config.windows.freezes, spec.freezes]  # the member's calendars, read in it
+            frozen = freeze_check(handle, freezes, window_start(handle), f"{window} in {account} {region}")
+            if frozen is not None:
+                return frozen
             report = run_window(handle, spec, report_dir=report_dir, reason=f"account {account} in {region}")
         finally:
             released = dt.datetime.now(dt.UTC)

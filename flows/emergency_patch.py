@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.states import Failed, State
 
+from flows.freeze import freeze_status, refused
 from flows.history_hook import record_window_history
 from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET, final_state, run_window
@@ -25,7 +26,13 @@ def emergency_patch(
     config = load_config(config_dir)
     window = emergency_window(request)
     handle = open_fleet(fleet, config, speed)
-    report = run_window(handle, window, report_dir=report_dir, reason=request.reason)
+    frozen = freeze_status(handle, [config.windows.freezes], handle.clock.now())
+    if frozen.frozen and not request.override_freeze:
+        return refused("emergency", frozen, "--override-freeze REASON runs it anyway")
+    override = f"{frozen.reason}; overridden: {request.override_freeze}" if frozen.frozen else ""
+    report = run_window(
+        handle, window, report_dir=report_dir, reason=request.reason, freeze_override=override
+    )
     record_window_history(handle, report, config_dir, "emergency")
     if not report.instances:
         # an emergency that patches nothing must not look like one that succeeded

@@ -17,6 +17,7 @@ from prefect.runtime.flow_run import get_scheduled_start_time
 from prefect.states import State
 
 from flows.approval import ask_approval
+from flows.freeze import freeze_check
 from flows.history_hook import record_window_history
 from flows.offline import Orchestration
 from flows.opaque import opaque
@@ -41,12 +42,14 @@ from patchwave.state.ledger import (
 )
 from patchwave.state.run_claim import hold_run
 from patchwave.window.decisions import Decision
+from patchwave.window.gates import wave_alarms
 from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import WavePlan, exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
 from patchwave.window.snapshots import policy_for
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
+from tasks.patch_lists import patch_lists
 from tasks.reporting import notify, publish_report
 from tasks.scan import assess, scan_instances
 from tasks.wave_states import wave_result
@@ -84,6 +87,7 @@ def settings_for(
         overlap_wait=dt.timedelta(minutes=window.overlap_wait_minutes),
         attempt=attempt,
         undelivered_are_errors=window.count_undelivered_as_errors,
+        alarms=tuple((w.name, wave_alarms(window.alarms, w.alarms)) for w in window.waves),
         verify_batch_wait=dt.timedelta(seconds=window.pacing.verify_batch_seconds),
         reboot_grace=dt.timedelta(seconds=window.pacing.reboot_grace_seconds),
         min_poll_seconds=window.pacing.min_poll_seconds,
@@ -124,6 +128,7 @@ def _run_window(
     snapshot_id: str | None = None,
     retry_of: str = "",
     resume: str | None = None,
+    freeze_override: str = "",
 ) -> Report:
     """Compose the window's tasks; returns the report (already written and published).
 
@@ -259,6 +264,11 @@ def _run_window(
     events.publish(events.Phase("report", window.name))
     logger.info("Window %s: checking compliance after the waves", window.name)
     after = orch.call(assess, handle, opaque(targets), scope=f"after-{attempt}")
+    lists = (
+        orch.call(patch_lists, handle, opaque(results), started, window.patch_lists)
+        if window.patch_lists != "none"
+        else {}
+    )
     report = build_report(
         window=window.name,
         run_id=run_id,
@@ -280,6 +290,8 @@ def _run_window(
         attempt=attempt,
         wall_started_at=wall_started,
         output=output_locator(handle, run_id),
+        freeze_override=freeze_override,
+        patches=lists,
     )
     paths = orch.call(publish_report, opaque(report), report_dir, report_json)
     paths = {**paths, **handle.runs.keep_reports(run_id, paths)}  # any worker can retry it
@@ -365,6 +377,9 @@ def patch_window(
     if patches:
         spec = Window.model_validate(spec.model_dump() | {"install_override": list(patches)})
     handle = open_fleet(fleet, config, speed)
+    frozen = freeze_check(handle, [config.windows.freezes, spec.freezes], window_start(handle), spec.name)
+    if frozen is not None:  # not started: no fleet call beyond the calendar check
+        return frozen
     report = run_window(handle, spec, report_dir=report_dir, report_json=report_json, resume=resume)
     record_window_history(handle, report, config_dir, "window")
     return final_state(report)

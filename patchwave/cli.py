@@ -415,10 +415,17 @@ def plan(
     except PatchwaveError as exc:
         raise fail(exc) from None
     result = plan_window(spec, targets, handle.fleet.patch_states(ids), needs)
+    from patchwave.window.gates import plan_gates, planned_start
+
+    schedule = spec.schedule
+    cron, zone = (schedule.cron, schedule.timezone) if schedule else (None, "UTC")
+    at = planned_start(cron, zone, handle.clock.now())
+    waves_alarms = [(w.name, w.alarms) for w in spec.waves]
+    gates = plan_gates(handle.fleet, [cfg.windows.freezes, spec.freezes], spec.alarms, waves_alarms, at)
     if output_json:
         from patchwave.reports.plan_output import plan_json
 
-        sys.stdout.write(plan_json(result, len(targets), spec.snapshot) + "\n")
+        sys.stdout.write(plan_json(result, len(targets), spec.snapshot, gates) + "\n")
         return
     from patchwave.reports.plan_output import snapshot_lines, wide_console
 
@@ -429,6 +436,10 @@ def plan(
         out.print(f"[yellow]warning:[/yellow] {safe(warning)}")
     for line in snapshot_lines(result, spec.snapshot):
         out.print(safe(line))
+    from patchwave.reports.plan_output import gate_lines
+
+    for line in gate_lines(gates):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     to_install = sum(len(w.install_ids) for w in result.waves)
     out.print(
         f"{len(targets)} target(s), {to_install} to install in {len(result.waves)} wave(s). "
@@ -494,6 +505,10 @@ def emergency(
     report_dir: ReportDirOpt = Path("reports"),
     speed: SpeedOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    override_freeze: Annotated[
+        str,
+        typer.Option("--override-freeze", help="Run during a freeze; the reason (recorded in the report)."),
+    ] = "",
 ) -> None:
     """Patch named instances now (canary first), outside any schedule."""
     from patchwave.config.loader import validate as validate_model
@@ -512,6 +527,7 @@ def emergency(
                 "max_concurrency": max_concurrency,
                 "max_errors": max_errors,
                 "reboot": reboot,
+                "override_freeze": override_freeze,
             },
             "emergency",
         )

@@ -94,6 +94,7 @@ class PatchCommand:
             raise ValueError(f"a command takes 1 to {MAX_IDS_PER_CALL} instance ids")
 
     token: str = ""  # unique per command: written to the ledger before the command is sent
+    alarm: str = ""  # the CloudWatch alarm SSM itself watches (AlarmConfiguration takes one)
 
     @property
     def comment(self) -> str:
@@ -172,6 +173,40 @@ class ResolvedPatch:
     operating_system: str
     install_id: str
     title: str = ""
+
+
+@dataclass(frozen=True)
+class InstancePatch:
+    """One patch of one instance as DescribeInstancePatches lists it: what named-patch
+    verification, the history store and the report's drill-down all read (one verb for all).
+
+    ``id`` is the KBId on AWS (``name.arch`` on Linux, the KB on Windows); the simulator lists
+    one entry per catalog patch (advisory or KB), its packages in ``install_ids``.
+    ``severity`` is the vendor's (Critical, Important...); ``compliance_level`` the baseline's
+    level where the fleet knows it (the simulator), else the vendor severity mapped onto the
+    levels. ``installed_time`` is None when the patch is not installed or the OS does not say;
+    ``release_date`` is not given by AWS (the simulator knows its catalog's)."""
+
+    id: str
+    state: str
+    severity: str = ""
+    classification: str = ""
+    compliance_level: str = "UNSPECIFIED"
+    installed_time: dt.datetime | None = None
+    release_date: dt.date | None = None
+    install_ids: tuple[str, ...] = ()
+    title: str = ""
+
+    @property
+    def kb_ids(self) -> tuple[str, ...]:
+        """What an InstallOverrideList names for it (the KBId filter matches these)."""
+        return self.install_ids or (self.id,)
+
+
+def patch_states_by_id(patches: Sequence[InstancePatch], install_ids: Sequence[str]) -> dict[str, str]:
+    """Install id -> reported state, for those of ``install_ids`` the instance reports."""
+    wanted = set(install_ids)
+    return {kb: p.state for p in patches for kb in p.kb_ids if kb in wanted}
 
 
 @dataclass(frozen=True)
@@ -264,14 +299,27 @@ class Fleet(Protocol):
         ...
 
     def instance_patches(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str]
-    ) -> dict[str, dict[str, str]]:
-        """Per instance, the reported state of each of these patches it reports
-        (DescribeInstancePatches, filtered by KBId: one call per instance)."""
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None = None
+    ) -> dict[str, list[InstancePatch]]:
+        """Per instance, each patch its last report lists (DescribeInstancePatches, one instance
+        a call, 100 a page), NOT_APPLICABLE included; only those ``install_ids`` name (KBId
+        filter) when given. Instances that never reported are absent."""
         ...
 
     def api_calls(self) -> dict[str, int]:
         """Calls made so far, by API name (for reports and benchmarks)."""
+        ...
+
+    # -- gates: CloudWatch alarms and Change Calendars (patchwave/window/gates.py)
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        """The state (OK, ALARM, INSUFFICIENT_DATA) of each named CloudWatch alarm, metric or
+        composite (DescribeAlarms, 100 names a call); an alarm that does not exist is absent."""
+        ...
+
+    def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
+        """OPEN or CLOSED for each Change Calendar at a moment (GetCalendarState, one call per
+        calendar so a refusal can name the closed one); a calendar that cannot be read is
+        absent."""
         ...
 
     # ----------------------------------------------------------------- snapshot and rollback (issue 16)

@@ -43,7 +43,7 @@ def publish_report(report: Report, report_dir: str, report_json: str | None = No
     )
     best_effort(
         create_markdown_artifact,
-        markdown=to_markdown(report),
+        markdown=to_markdown(report, compact=True),
         key=f"report-{_key(report.window)}",
         description=first,
         what="the report artifact",

@@ -81,3 +81,16 @@ def write_config(folder: Path, baselines: BaselinesFile, *windows: Window) -> Pa
         yaml.safe_dump({"windows": [w.model_dump(mode="json") for w in windows]})
     )
     return folder
+
+
+def config_with_window(tmp_path: Path, extra: dict[str, Any]) -> Path:
+    """A copy of the project's config/ with one more window (for tests that run the real CLI)."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    folder = tmp_path / "config"
+    shutil.copytree(root / "config", folder)
+    windows = yaml.safe_load((folder / "windows.yaml").read_text())
+    windows["windows"].append(extra)
+    (folder / "windows.yaml").write_text(yaml.safe_dump(windows, sort_keys=False))
+    return folder

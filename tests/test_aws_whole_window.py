@@ -25,6 +25,7 @@ from prefect import flow
 from flows.patch_window import run_window
 from patchwave.config.aws import AwsSettings
 from patchwave.connect import FleetHandle
+from patchwave.fleet import patch_states_by_id
 from patchwave.sim.emulator import TARGET_GROUP, emulated_aws_fleet
 from patchwave.window.emergency import EmergencyRequest, emergency_window
 from tests.helpers import group, ids, spec, window, world
@@ -126,7 +127,9 @@ def test_the_whole_window_on_a_real_account_s_semantics(config, tmp_path: Path) 
         lab_installs = [c for c in fleet.sent if c.operation == "Install" and set(c.instance_ids) <= set(LAB)]
         assert lab_installs and {c.install_override for c in lab_installs} == {CURL}  # packages, not the CVE
         states = fleet.instance_patches_of(LAB, CURL, fleet.clock.now())  # uncharged: evidence
-        assert all(states[i][p] == "INSTALLED_OTHER" for i in LAB for p in CURL), states  # unapproved, there
+        assert all(patch_states_by_id(states[i], CURL)[p] == "INSTALLED_OTHER" for i in LAB for p in CURL), (
+            states
+        )  # unapproved, there
     cve_outcomes = lambda r: {i.instance_id: (i.outcome, i.status_details) for i in r.instances}  # noqa: E731
     assert cve_outcomes(aws_cve) == cve_outcomes(direct_cve)
     for report, fleet in ((direct, sim), (through_aws, backing)):

@@ -1,23 +1,35 @@
 """The operator's night, end to end, against a real `prefect server`: served deployments, a
 finished and a halted window run (states, task runs, logs, artifacts), the same failure
 retried by `patchwave retry` and by the UI's Retry with identical outcomes, and the pages an
-operator uses looked at in headless Chromium (screenshots kept in docs/screenshots/)."""
+operator uses looked at in headless Chromium. Screenshots go to the test's tmp folder; the
+committed ones in docs/screenshots/ are refreshed only on request (`make screenshots`, which sets
+PATCHWAVE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
 from pathlib import Path
 
-import yaml
-
 from patchwave.window.retry import find_report
 from tests.browser import Browser, find_or_install_chromium
+from tests.helpers import config_with_window
 from tests.prefect_server import BIN, prefect_server, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+
+
+def screenshots_dir(tmp_path: Path) -> Path:
+    """docs/screenshots/ only when asked (PATCHWAVE_SCREENSHOTS=1): `make test` leaves the
+    committed pictures alone."""
+    if os.environ.get("PATCHWAVE_SCREENSHOTS") == "1":
+        return DOCS_SHOTS
+    folder = tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
 
 STRICT = {
     "name": "strict",
@@ -35,12 +47,7 @@ STRICT = {
 
 
 def config_with_strict_window(tmp_path: Path) -> Path:
-    folder = tmp_path / "config"
-    shutil.copytree(ROOT / "config", folder)
-    windows = yaml.safe_load((folder / "windows.yaml").read_text())
-    windows["windows"].append(STRICT)
-    (folder / "windows.yaml").write_text(yaml.safe_dump(windows, sort_keys=False))
-    return folder
+    return config_with_window(tmp_path, STRICT)
 
 
 def outcomes(path: Path, only: set[str] | None = None) -> dict[str, str]:
@@ -64,6 +71,7 @@ def test_operator_view_in_prefect_and_the_browser(tmp_path: Path) -> None:
     from prefect.states import Scheduled
 
     chromium = find_or_install_chromium()
+    shots = screenshots_dir(tmp_path)
     config = config_with_strict_window(tmp_path)
     reports = tmp_path / "reports"
     common = ["--config", str(config), "--speed", "0", "--report-dir", str(reports)]
@@ -169,7 +177,7 @@ def test_operator_view_in_prefect_and_the_browser(tmp_path: Path) -> None:
             assert "halted" in page and 'id="f-outcome"' in page
             body = page.split('id="instances"', 1)[1]
             assert body.index("failed_") < body.index("patched")  # failures first
-            browser.screenshot(first.with_suffix(".html").as_uri(), SHOTS / "report-halted.png", wait_ms=2000)
+            browser.screenshot(first.with_suffix(".html").as_uri(), shots / "report-halted.png", wait_ms=2000)
             ui = url.removesuffix("/api")
             pages = {
                 "prefect-deployments.png": (f"{ui}/deployments", ["weekly-test", "strict", "emergency"]),
@@ -181,6 +189,13 @@ def test_operator_view_in_prefect_and_the_browser(tmp_path: Path) -> None:
                 dom = browser.dom(address)
                 missing = [word for word in expected if word not in dom]
                 assert not missing, (address, missing, dom[-2000:])
-                browser.screenshot(address, SHOTS / shot)
+                browser.screenshot(address, shots / shot)
         finally:
             stop(serving)
+
+
+def test_screenshots_go_to_docs_only_when_asked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("PATCHWAVE_SCREENSHOTS", raising=False)
+    assert screenshots_dir(tmp_path).is_relative_to(tmp_path)  # `make test` leaves docs/ alone
+    monkeypatch.setenv("PATCHWAVE_SCREENSHOTS", "1")
+    assert screenshots_dir(tmp_path) == DOCS_SHOTS  # `make screenshots`

@@ -23,6 +23,7 @@ from patchwave.cli import app
 from patchwave.config.aws import AwsSettings
 from patchwave.connect import FleetHandle
 from patchwave.errors import ConfigError
+from patchwave.fleet import patch_states_by_id
 from patchwave.window.emergency import EmergencyRequest, emergency_window
 from patchwave.window.named import kind_of
 from tests.aws_emulator import Emulator
@@ -118,7 +119,9 @@ def test_an_emergency_by_cve_installs_an_unapproved_patch_and_verifies_it(config
         assert {c.install_override for c in installs} == {CURL}  # packages, never the CVE
         assert not set(WIN) & {i for c in installs for i in c.instance_ids}  # nothing to install on Windows
         states = fleet.instance_patches(WEB, CURL)
-        assert all(states[i] == dict.fromkeys(CURL, "INSTALLED_OTHER") for i in WEB)  # installed, unapproved
+        assert all(
+            patch_states_by_id(states[i], CURL) == dict.fromkeys(CURL, "INSTALLED_OTHER") for i in WEB
+        )  # installed, unapproved
         for inv in fleet.invocations():
             if inv.operation == "Install":
                 assert inv.install == ["ALAS2023-2026-1118"]  # the named patch and nothing else

@@ -53,6 +53,8 @@ def test_every_recorded_action_is_allowed() -> None:
         "dynamodb:CreateTable",
         "s3:GetObject",
         "s3:ListObjectsV2",
+        "cloudwatch:DescribeAlarms",
+        "ssm:GetCalendarState",
         "ec2:CreateSnapshots",
         "ec2:DeleteSnapshot",
         "ec2:CreateReplaceRootVolumeTask",
@@ -78,6 +80,7 @@ def test_policy_is_least_privilege() -> None:
             "s3_state.py",
             "organizations.py",
             "members.py",
+            "cloudwatch.py",
             "ebs.py",
         )
     )

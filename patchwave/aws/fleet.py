@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from patchwave.aws import ebs, ec2, elbv2, patches, s3, ssm
+from patchwave.aws import cloudwatch, ebs, ec2, elbv2, patches, s3, ssm
 from patchwave.aws.instance_patches import describe_instance_patches
 from patchwave.aws.platforms import operating_system
 from patchwave.aws.session import AwsClients
@@ -28,6 +28,7 @@ from patchwave.errors import PatchwaveError
 from patchwave.fleet import (
     CommandProgress,
     ComplianceSummary,
+    InstancePatch,
     InstancePatchState,
     InstancesNotFound,
     Invocation,
@@ -39,7 +40,6 @@ from patchwave.fleet import (
     SnapshotsStarted,
     VolumeSnapshot,
 )
-from patchwave.history.records import PatchObservation
 
 THROTTLING = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
@@ -172,6 +172,11 @@ class AwsFleet:
             request["CloudWatchOutputConfig"] = {
                 "CloudWatchLogGroupName": output.cloudwatch_log_group,
                 "CloudWatchOutputEnabled": True,
+            }
+        if command.alarm:  # SSM stops the command itself when this alarm fires (one alarm a command)
+            request["AlarmConfiguration"] = {
+                "Alarms": [{"Name": command.alarm}],
+                "IgnorePollAlarmFailure": False,
             }
         notes = self.settings.notifications
         if notes.sns_topic_arn and notes.service_role_arn:
@@ -316,10 +321,6 @@ class AwsFleet:
             )
         return found
 
-    def patch_details(self, instance_ids: Sequence[str]) -> dict[str, list[PatchObservation]]:
-        """History's per-patch view (DescribeInstancePatches, one node a call)."""
-        return describe_instance_patches(self.clients.ssm, instance_ids)
-
     def ping_info(self, instance_ids: Sequence[str]) -> dict[str, PingInfo]:
         return {
             i["InstanceId"]: PingInfo(i.get("PingStatus", "Inactive"), i.get("LastPingDateTime"))
@@ -377,14 +378,23 @@ class AwsFleet:
         return patches.resolve(self.clients.ssm, names)
 
     def instance_patches(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str]
-    ) -> dict[str, dict[str, str]]:
-        """DescribeInstancePatches (ssm:DescribeInstancePatches), in ``aws/patches.py``."""
-        return patches.instance_patches(self.clients.ssm, instance_ids, install_ids)
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None = None
+    ) -> dict[str, list[InstancePatch]]:
+        """DescribeInstancePatches (ssm:DescribeInstancePatches), in ``aws/instance_patches.py``."""
+        return describe_instance_patches(self.clients.ssm, instance_ids, install_ids)
 
     def api_calls(self) -> dict[str, int]:
         return dict(self.clients.counter.calls)
 
+    # -- gates: CloudWatch alarms and Change Calendars (patchwave/window/gates.py)
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
+        """DescribeAlarms (cloudwatch:DescribeAlarms), in ``aws/cloudwatch.py``."""
+        return cloudwatch.alarm_states(self.clients.cloudwatch, names)
+
+    def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
+        """GetCalendarState (ssm:GetCalendarState), one calendar a call, in ``aws/ssm.py``."""
+        found = {name: ssm.calendar_state(self.clients.ssm, name, at) for name in names}
+        return {name: state for name, state in found.items() if state is not None}
     # ----------------------------------------------------------------- snapshot and rollback (issue 16)
     def create_snapshots(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
         """CreateSnapshots (ec2:CreateSnapshots, tagged: ec2:CreateTags), in ``aws/ebs.py``."""

@@ -1,6 +1,5 @@
 """Named patches on AWS: DescribeAvailablePatches to resolve advisories, CVEs, KBs and packages
-to what InstallOverrideList names, and DescribeInstancePatches to read an instance's state of
-each (both read-only: ssm:DescribeAvailablePatches, ssm:DescribeInstancePatches).
+to what InstallOverrideList names (read-only: ssm:DescribeAvailablePatches).
 
 What the service model says and this module follows:
 - Linux filters need a PRODUCT filter beside ADVISORY_ID, CVE_ID or NAME ("the following
@@ -8,8 +7,8 @@ What the service model says and this module follows:
   operating system is asked with its products (``PRODUCTS``: extend it for other releases);
 - Windows patches are found by PATCH_ID (the KB); CVE and advisory ids are Linux-only keys;
 - an InstallOverrideList id is ``Name.Arch`` on Linux and the KB number on Windows;
-- DescribeInstancePatches takes one instance per call, filtered by KBId (which on Linux holds
-  name.arch, e.g. ``java-1.7.0-openjdk.x86_64``).
+- DescribeInstancePatches (``aws/instance_patches.py``) takes one instance per call, filtered
+  by KBId (which on Linux holds name.arch, e.g. ``java-1.7.0-openjdk.x86_64``).
 """
 
 from __future__ import annotations
@@ -81,19 +80,3 @@ def resolve(ssm: Any, names: Sequence[str]) -> list[ResolvedPatch]:
                     ResolvedPatch(patch["KbNumber"], "WINDOWS", patch["KbNumber"], patch.get("Title", ""))
                 )
     return found
-
-
-def instance_patches(
-    ssm: Any, instance_ids: Sequence[str], install_ids: Sequence[str]
-) -> dict[str, dict[str, str]]:
-    wanted = sorted(set(install_ids))
-    result: dict[str, dict[str, str]] = {}
-    paginator = ssm.get_paginator("describe_instance_patches")
-    for iid in instance_ids:
-        states: dict[str, str] = {}
-        for page in paginator.paginate(InstanceId=iid, Filters=[{"Key": "KBId", "Values": wanted}]):
-            for patch in page["Patches"]:
-                if patch["KBId"] in wanted:
-                    states[patch["KBId"]] = patch["State"]
-        result[iid] = states
-    return result

@@ -24,6 +24,7 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from botocore.session import get_session
+from botocore.utils import parse_timestamp
 
 from patchwave.config.aws import AwsSettings
 from patchwave.errors import FleetUnavailable
@@ -31,6 +32,10 @@ from patchwave.errors import FleetUnavailable
 RETRIES = BotoConfig(retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="patchwave")
 # SendCommand is not idempotent: only throttling may be retried, and that is done by hand.
 NO_RETRIES = BotoConfig(retries={"mode": "standard", "max_attempts": 1}, user_agent_extra="patchwave")
+
+
+# Services whose IAM prefix is not their signing name (CloudWatch signs as "monitoring").
+IAM_PREFIX = {"monitoring": "cloudwatch"}
 
 
 class CallCounter:
@@ -44,7 +49,8 @@ class CallCounter:
 
     def __call__(self, model: Any = None, **_: Any) -> None:
         if model is not None:
-            prefix = model.service_model.signing_name
+            signing = model.service_model.signing_name
+            prefix = IAM_PREFIX.get(signing, signing)
             with self._lock:
                 self.calls[model.name] += 1
                 self.actions.add(f"{prefix}:{model.name}")
@@ -117,6 +123,16 @@ def _make_session(settings: AwsSettings) -> boto3.Session:
     return session
 
 
+def utc_timestamp(value: Any) -> dt.datetime:
+    """A response timestamp as an aware UTC datetime. The JSON services patchwave calls send
+    epoch seconds; botocore's default parser builds a local-zone tzinfo (dateutil's tzlocal)
+    for each one, a tenth of the CPU of a window's calls (issue 13's profile). Anything else
+    (ISO 8601, RFC 822: the XML services) goes to botocore's own parser."""
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    return parse_timestamp(value)
+
+
 class AwsClients:
     """Lazily created clients sharing one session, one retry policy and one call counter."""
 
@@ -124,6 +140,9 @@ class AwsClients:
         self.session = session
         self.counter = counter or CallCounter()
         session.events.register_first("before-call", self.counter)  # before any short-circuit
+        # clients are created later (lazily), with parsers made by this factory
+        factory = session._session.get_component("response_parser_factory")  # noqa: SLF001
+        factory.set_parser_defaults(timestamp_parser=utc_timestamp)
 
     def _client(self, service: str, config: BotoConfig | None = None) -> Any:
         return self.session.client(service, config=config or RETRIES)
@@ -164,6 +183,10 @@ class AwsClients:
     @cached_property
     def organizations(self) -> Any:
         return self._client("organizations")
+
+    @cached_property
+    def cloudwatch(self) -> Any:
+        return self._client("cloudwatch")
 
 
 def check_credentials(clients: AwsClients) -> str:

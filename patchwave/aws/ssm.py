@@ -8,6 +8,8 @@ Mutating calls and the IAM permission each needs:
 - RegisterPatchBaselineForPatchGroup / DeregisterPatchBaselineForPatchGroup
 - RegisterDefaultPatchBaseline: ssm:RegisterDefaultPatchBaseline
 - AddTagsToResource: ssm:AddTagsToResource
+
+Read for the freeze gate: GetCalendarState (ssm:GetCalendarState), one calendar a call.
 """
 
 from __future__ import annotations
@@ -122,3 +124,21 @@ def patch_compliance_summaries(ssm: Any) -> Iterator[dict[str, Any]]:
     filters = [{"Key": "ComplianceType", "Values": ["Patch"], "Type": "EQUAL"}]
     for page in paginator.paginate(Filters=filters, PaginationConfig={"PageSize": 50}):
         yield from page["ResourceComplianceSummaryItems"]
+
+
+NOT_A_CALENDAR = frozenset({"InvalidDocument", "InvalidDocumentType", "UnsupportedCalendarException"})
+
+
+def calendar_state(ssm: Any, name: str, at: dt.datetime) -> str | None:
+    """OPEN or CLOSED for one Change Calendar at a moment (GetCalendarState with AtTime), or
+    None when the name is not a readable calendar (InvalidDocument, InvalidDocumentType,
+    UnsupportedCalendarException): the caller treats that as closed."""
+    try:
+        response = ssm.get_calendar_state(
+            CalendarNames=[name], AtTime=at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in NOT_A_CALENDAR:
+            return None
+        raise
+    return str(response["State"])

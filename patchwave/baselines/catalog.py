@@ -16,11 +16,13 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 from importlib import resources
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-OPERATING_SYSTEMS = (
+# The operating systems Patch Manager names (the one list: the tuple is derived from the type).
+OperatingSystem = Literal[
     "AMAZON_LINUX_2023",
     "AMAZON_LINUX_2",
     "AMAZON_LINUX",
@@ -29,7 +31,8 @@ OPERATING_SYSTEMS = (
     "UBUNTU",
     "DEBIAN",
     "WINDOWS",
-)
+]
+OPERATING_SYSTEMS: tuple[str, ...] = get_args(OperatingSystem)
 
 FILTER_KEYS: dict[str, frozenset[str]] = {
     "AMAZON_LINUX_2023": frozenset({"PRODUCT", "CLASSIFICATION", "SEVERITY"}),

@@ -11,18 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from patchwave.baselines.catalog import FILTER_KEYS, NO_APPROVAL_DELAY, OPERATING_SYSTEMS
+from patchwave.baselines.catalog import FILTER_KEYS, NO_APPROVAL_DELAY, OperatingSystem
 
-OperatingSystem = Literal[
-    "AMAZON_LINUX_2023",
-    "AMAZON_LINUX_2",
-    "AMAZON_LINUX",
-    "REDHAT_ENTERPRISE_LINUX",
-    "SUSE",
-    "UBUNTU",
-    "DEBIAN",
-    "WINDOWS",
-]
 ComplianceLevel = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNSPECIFIED"]
 COMPLIANCE_LEVELS: tuple[str, ...] = (
     "CRITICAL",
@@ -34,8 +24,6 @@ COMPLIANCE_LEVELS: tuple[str, ...] = (
 )
 RejectedAction = Literal["ALLOW_AS_DEPENDENCY", "BLOCK"]
 ComplianceStatus = Literal["COMPLIANT", "NON_COMPLIANT"]
-
-assert set(OPERATING_SYSTEMS) == set(OperatingSystem.__args__)  # type: ignore[attr-defined]
 
 
 class Strict(BaseModel):

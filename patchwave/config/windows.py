@@ -8,13 +8,13 @@ option, and per-wave rate control.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from typing import Literal
 
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict
+from patchwave.config.gates import Freezes, check_alarm_names, check_timezone
 from patchwave.config.snapshots import SnapshotSettings
 from patchwave.window.named import check_names
 from patchwave.window.ratespec import parse_rate
@@ -68,11 +68,7 @@ class Schedule(Strict):
     @field_validator("timezone")
     @classmethod
     def _valid_timezone(cls, timezone: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("not an IANA time zone") from exc
-        return timezone
+        return check_timezone(timezone)
 
 
 class Targets(Strict):
@@ -141,6 +137,14 @@ class Wave(Strict):
     max_concurrency: str = Field(default="10%", description='"N" or "N%" of the wave.')
     max_errors: str = Field(default="0", description='"N" or "N%" of the wave tolerated.')
     require_approval: bool = False
+    alarms: list[str] = Field(
+        default_factory=list, description="CloudWatch alarms that halt this wave when one is in ALARM."
+    )
+
+    @field_validator("alarms")
+    @classmethod
+    def _alarms(cls, names: list[str]) -> list[str]:
+        return check_alarm_names(names)
 
     @field_validator("max_concurrency", "max_errors")
     @classmethod
@@ -208,6 +212,12 @@ class Window(Strict):
         description="Count invocations that never ran (Undeliverable, Delivery Timed Out, AccessDenied, "
         "InvalidPlatform, Terminated) toward max_errors; Run Command does not.",
     )
+    patch_lists: Literal["all", "failed", "none"] = Field(
+        default="failed",
+        description="Which instances' patches go in the report (missing before, as they stand after): "
+        "'all' the waves sent a command to, 'failed' only those that did not end patched, 'none'. "
+        "One DescribeInstancePatches call per instance, so 'all' doubles a large window's API calls.",
+    )
     timeouts: Timeouts = Field(default_factory=Timeouts)
     pacing: Pacing = Field(default_factory=Pacing)
     approval_timeout_minutes: float = Field(
@@ -216,10 +226,19 @@ class Window(Strict):
     overlap_wait_minutes: int = Field(
         default=30, ge=0, le=1440, description="How long to wait for instances another run is patching."
     )
+    alarms: list[str] = Field(
+        default_factory=list, description="CloudWatch alarms every wave of this window watches."
+    )
+    freezes: Freezes = Field(default_factory=Freezes, description="When this window must not start.")
     snapshot: SnapshotSettings = Field(
         default_factory=SnapshotSettings, description="EBS snapshots before each install (rollback)."
     )
     waves: list[Wave] = Field(min_length=1)
+
+    @field_validator("alarms")
+    @classmethod
+    def _alarms(cls, names: list[str]) -> list[str]:
+        return check_alarm_names(names)
 
     @field_validator("reboot_concurrency")
     @classmethod
@@ -249,6 +268,7 @@ class WindowsFile(Strict):
     """``config/windows.yaml``."""
 
     windows: list[Window] = Field(default_factory=list)
+    freezes: Freezes = Field(default_factory=Freezes, description="Freezes that hold for every window.")
 
     @model_validator(mode="after")
     def _unique(self) -> WindowsFile:

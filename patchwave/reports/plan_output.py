@@ -7,6 +7,8 @@ short is worse than a long line, so the plan is printed at least as wide as its 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.measure import Measurement
@@ -21,6 +23,21 @@ def wide_console(table: Table) -> Console:
     probe = Console()
     needed = Measurement.get(probe, probe.options.update(width=10_000), table).maximum
     return Console(width=max(probe.width, needed))
+
+
+def gate_lines(gates: Mapping[str, Any]) -> list[str]:
+    """The gates under the plan table: freeze status at the planned start, alarms per wave."""
+    when = gates["planned_start"]
+    if gates["frozen"]:
+        lines = [f"freeze: FROZEN at the planned start ({when}): {gates['freeze_reason']}"]
+    else:
+        calendars = ", ".join(gates["change_calendars"])
+        lines = [f"freeze: none at the planned start ({when})"]
+        if calendars:
+            lines[0] += f"; calendars OPEN: {calendars}"
+    for wave, names in gates["alarms"].items():
+        lines.append(f"wave {wave}: alarms watched: {', '.join(names) if names else 'none'}")
+    return lines
 
 
 def wave_snapshots(wave: WavePlan, settings: SnapshotSettings | None) -> dict[str, object]:
@@ -53,7 +70,12 @@ def snapshot_lines(plan: Plan, settings: SnapshotSettings | None) -> list[str]:
     return lines
 
 
-def plan_json(plan: Plan, targets: int, snapshots: SnapshotSettings | None = None) -> str:
+def plan_json(
+    plan: Plan,
+    targets: int,
+    snapshots: SnapshotSettings | None = None,
+    gates: Mapping[str, Any] | None = None,
+) -> str:
     waves = [
         {
             "name": wave.name,
@@ -84,6 +106,7 @@ def plan_json(plan: Plan, targets: int, snapshots: SnapshotSettings | None = Non
             "to_install": sum(len(w.install_ids) for w in plan.waves),
             "waves": waves,
             "warnings": list(plan.warnings),
+            **({"gates": dict(gates)} if gates is not None else {}),
         },
         indent=2,
     )

@@ -10,7 +10,7 @@ import html
 from typing import Any
 
 from patchwave.config.baselines import COMPLIANCE_LEVELS
-from patchwave.reports.report import InstanceReport, PatchLine, Report
+from patchwave.reports.report import InstanceReport, PatchesBeforeAfter, PatchLine, Report
 from patchwave.reports.rollback_section import rollback_html, snapshot_markdown
 from patchwave.window.outcomes import ERRORS, Outcome
 
@@ -104,7 +104,69 @@ def compliance_rows(report: Report) -> list[dict[str, Any]]:
     return rows
 
 
-def to_markdown(report: Report) -> str:
+ARTIFACT_DRILL_ROWS = 50  # the Prefect artifact's drill-down: failures first, then "N more"
+
+
+def patch_summary(patches: PatchesBeforeAfter) -> str:
+    """'3 missing before: 2 installed, 1 failed' (what a collapsed row and the artifact show)."""
+    counts: dict[str, int] = {}
+    for line in patches.after:
+        word = AFTER_WORDS.get(line.state, line.state.lower().replace("_", " "))
+        counts[word] = counts.get(word, 0) + 1
+    now = ", ".join(f"{n} {word}" for word, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"{len(patches.before)} missing before: {now}" if now else f"{len(patches.before)} missing before"
+
+
+AFTER_WORDS = {
+    "INSTALLED": "installed",
+    "INSTALLED_OTHER": "installed",
+    "INSTALLED_PENDING_REBOOT": "pending reboot",
+    "MISSING": "still missing",
+    "FAILED": "failed",
+    "INSTALLED_REJECTED": "rejected",
+}
+
+
+def _compact_patches(patches: PatchesBeforeAfter) -> str:
+    """The summary, and the ids of what is not installed after (at most five)."""
+    left = [f"{p.id} {p.state}" for p in patches.after if p.state not in ("INSTALLED", "INSTALLED_OTHER")]
+    more = f" (+{len(left) - 5})" if len(left) > 5 else ""
+    return patch_summary(patches) + (f" — {'; '.join(left[:5])}{more}" if left else "")
+
+
+def _drill_down(report: Report, compact: bool) -> list[str]:
+    drill = [i for i in failures_first(report) if i.patches and (i.patches.before or i.patches.after)]
+    if not drill:
+        return []
+    if compact:
+        lines = ["", "## Patches by instance", "", "| instance | outcome | patches |", "| --- | --- | --- |"]
+        for item in drill[:ARTIFACT_DRILL_ROWS]:
+            assert item.patches is not None
+            lines.append(
+                f"| {_md(item.instance_id)} | {item.outcome.value} | {_md(_compact_patches(item.patches))} |"
+            )
+        if len(drill) > ARTIFACT_DRILL_ROWS:
+            lines.append(f"\n{len(drill) - ARTIFACT_DRILL_ROWS} more instance(s): see the report file.")
+        return lines
+    lines = [
+        "",
+        "## Patches by instance (missing or failed before; the same patches after)",
+        "",
+        "| instance | outcome | before | after |",
+        "| --- | --- | --- | --- |",
+    ]
+    for item in drill:
+        assert item.patches is not None
+        lines.append(
+            f"| {_md(item.instance_id)} | {item.outcome.value} | {_md(_patch_text(item.patches.before))} | "
+            f"{_md(_patch_text(item.patches.after))} |"
+        )
+    return lines
+
+
+def to_markdown(report: Report, compact: bool = False) -> str:
+    """The report in Markdown; ``compact`` (the Prefect artifact) keeps the patch drill-down to
+    one line per instance, failures first, at most ARTIFACT_DRILL_ROWS instances."""
     lines = [
         f"# {_md(headline(report))}",
         "",
@@ -114,6 +176,8 @@ def to_markdown(report: Report) -> str:
     ]
     if report.reason:
         lines.append(f"- reason: {_md(report.reason)}")
+    if report.freeze_override:
+        lines.append(f"- freeze overridden: {_md(report.freeze_override)}")
     lines += ["", "## Outcomes", "", "| outcome | instances |", "| --- | ---: |"]
     lines += [f"| {name} | {count} |" for name, count in report.totals.items() if count]
     lines += [
@@ -139,7 +203,8 @@ def to_markdown(report: Report) -> str:
     for row in compliance_rows(report):
         after = "-" if row["instances_after"] is None else row["instances_after"]
         lines.append(f"| {row['severity']} | {row['instances_before']} | {after} |")
-    problems = [i for i in report.instances if i.outcome not in (Outcome.PATCHED, Outcome.ALREADY_COMPLIANT)]
+    ordered = failures_first(report)  # sorted once: each instance's place in it is its rank
+    problems = [i for i in ordered if i.outcome not in (Outcome.PATCHED, Outcome.ALREADY_COMPLIANT)]
     if problems:
         lines += [
             "",
@@ -148,28 +213,14 @@ def to_markdown(report: Report) -> str:
             "| instance | wave | outcome | detail | command | output |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
-        for item in sorted(problems, key=lambda i: failures_first(report).index(i)):
+        for item in problems:
             detail = item.error or item.status_details
             where = ", ".join(f"{k}: {v}" for k, v in item.output.items())
             lines.append(
                 f"| {_md(item.instance_id)} | {_md(item.wave)} | {item.outcome.value} | {_md(detail)} | "
                 f"{_md(item.command_id)} | {_md(where)} |"
             )
-    drill = [i for i in failures_first(report) if i.patches and (i.patches.before or i.patches.after)]
-    if drill:
-        lines += [
-            "",
-            "## Patches by instance (missing or failed before; the same patches after)",
-            "",
-            "| instance | outcome | before | after |",
-            "| --- | --- | --- | --- |",
-        ]
-        for item in drill:
-            assert item.patches is not None
-            lines.append(
-                f"| {_md(item.instance_id)} | {item.outcome.value} | {_md(_patch_text(item.patches.before))} | "
-                f"{_md(_patch_text(item.patches.after))} |"
-            )
+    lines += _drill_down(report, compact)
     lines += snapshot_markdown(
         [(i.instance_id, i.snapshots) for i in report.instances], report.rollbacks, _md
     )
@@ -209,11 +260,19 @@ FILTER_JS = """
 """
 
 
-def _patch_cell(lines: list[PatchLine]) -> str:
+def _patch_details(patches: PatchesBeforeAfter) -> str:
+    """One instance's patches, collapsed: the summary shows, the list opens on a click."""
     e = html.escape
-    return "<br>".join(
-        f"{e(p.id)} <small>{e(p.severity or '-')}, {e(p.classification or '-')}</small> {e(p.state)}"
-        for p in lines
+    after = {p.id: p for p in patches.after}
+    rows = "".join(
+        f"<tr><td>{e(p.id)}</td><td><small>{e(p.severity or '-')}, {e(p.classification or '-')}</small></td>"
+        f"<td>{e(p.state)}</td><td>{e(after[p.id].state if p.id in after else '-')}</td></tr>"
+        for p in patches.before
+    )
+    return (
+        f"<details class='patches'><summary>{e(patch_summary(patches))}</summary>"
+        f"<table><tr><th>patch</th><th>severity, classification</th><th>before</th><th>after</th></tr>"
+        f"{rows}</table></details>"
     )
 
 
@@ -225,15 +284,14 @@ def _instance_row(item: InstanceReport, with_patches: bool) -> str:
         + "</span>"
         for kind, value in item.output.items()
     )
-    before = _patch_cell(item.patches.before) if item.patches else ""
-    after = _patch_cell(item.patches.after) if item.patches else ""
+    patches = _patch_details(item.patches) if item.patches and item.patches.before else ""
     return (
         f"<tr data-outcome='{e(item.outcome.value)}' data-wave='{e(item.wave)}'>"
         f"<td>{e(item.instance_id)}</td><td>{e(item.wave)}</td><td>{e(item.platform)}</td>"
         f"<td>{e(item.patch_group)}</td><td><span class='sw' style='background:{COLOURS[item.outcome]}'></span>"
         f"{e(item.outcome.value)}</td><td class='wrap'>{e(item.error or item.status_details)}</td>"
         f"<td>{e(item.command_id)}{where}</td>"
-        + (f"<td class='wrap'>{before}</td><td class='wrap'>{after}</td>" if with_patches else "")
+        + (f"<td class='wrap'>{patches}</td>" if with_patches else "")
         + "</tr>"
     )
 
@@ -271,7 +329,7 @@ def to_html(report: Report) -> str:
     )
     with_patches = any(i.patches for i in report.instances)  # columns only when the fleet gave them
     rows = "".join(_instance_row(i, with_patches) for i in failures_first(report))
-    patch_heads = "<th>patches before</th><th>patches after</th>" if with_patches else ""
+    patch_heads = "<th>patches (missing before, after)</th>" if with_patches else ""
     outcomes = "".join(f"<option>{e(o)}</option>" for o, n in report.totals.items() if n)
     wave_names = "".join(f"<option>{e(w.name)}</option>" for w in report.waves)
     totals = " · ".join(f"{e(k)} {v}" for k, v in report.totals.items() if v)
@@ -285,7 +343,7 @@ td,th{{border-bottom:1px solid #e0e0e0;padding:.35rem .5rem;text-align:left;vert
 .bar{{display:flex;height:14px;min-width:220px;background:#eee;border-radius:3px;overflow:hidden}}
 .seg{{display:block;height:100%}} .hbar{{display:inline-block;height:12px;margin-right:.4rem;vertical-align:middle}}
 .before{{background:#e57373}} .after{{background:#64b5f6}} .sw{{display:inline-block;width:10px;height:10px;margin-right:4px}}
-td.wrap{{white-space:normal}} .out{{font-size:.8rem;color:#424242;display:block}} .headline{{font-weight:bold}}
+td.wrap{{white-space:normal}} details.patches table{{margin:.3rem 0;width:auto}} details.patches td{{padding:.1rem .4rem}} .out{{font-size:.8rem;color:#424242;display:block}} .headline{{font-weight:bold}}
 label{{margin-right:1rem}} .key{{margin-right:1rem;font-size:.85rem}} .st-halted,.st-cut_off,.st-aborted{{color:#c62828;font-weight:bold}}
 </style></head><body>
 <h1>Patch window {e(report.window)} <small>{e(report.status)}</small></h1>

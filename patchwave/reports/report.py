@@ -108,6 +108,9 @@ class Report(BaseModel):
         default=None, description="When the run really started (wall clock, UTC): names its files."
     )
     stop_reason: str = Field(default="", description="Why the window stopped early, if it did.")
+    freeze_override: str = Field(
+        default="", description="An emergency run during a freeze: the freeze and the operator's reason."
+    )
     rollbacks: list[RollbackSection] = Field(
         default_factory=list, description="What `patchwave rollback` restored after the run."
     )
@@ -153,6 +156,7 @@ def build_report(
     wall_started_at: dt.datetime | None = None,
     output: Callable[[str, str, str], dict[str, str]] | None = None,
     patches: Mapping[str, PatchesBeforeAfter] | None = None,
+    freeze_override: str = "",
 ) -> Report:
     """``output(command_id, instance_id, platform)`` says where a command's output is; ``patches`` holds
     the per-instance patch drill-down (only instances with something to show)."""
@@ -220,6 +224,7 @@ def build_report(
         window_config=window_config or {},
         attempt=attempt,
         wall_started_at=wall_started_at,
+        freeze_override=freeze_override,
         stop_reason=next(
             (
                 f"wave {w.name!r} {w.status}: {w.stop_reason}"

@@ -18,12 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from patchwave.fleet import PatchCommand
 from patchwave.sim.emulator_ec2_snapshots import EbsSnapshotsEmulation
+from patchwave.sim.emulator_gates import GatesEmulation
 from patchwave.sim.emulator_patches import NamedPatchesEmulation
 from patchwave.sim.fleet import PATCH_DOCUMENT, SimulatedFleet
 from patchwave.sim.records import SimCommand
@@ -96,7 +97,8 @@ def _json(value: Any) -> Any:
 
 
 def _page(operation: str, items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
-    """One page of ``items`` as the API pages them (NextToken is an offset here)."""
+    """One page of ``items`` as the API pages them (NextToken is an offset here): for short
+    listings built whole (an id filter, one command's invocations)."""
     start = int(params.get("NextToken") or 0)
     size = int(params.get("MaxResults") or DEFAULT_PAGE.get(operation, len(items) or 1))
     answer: dict[str, Any] = {key: items[start : start + size]}
@@ -105,13 +107,40 @@ def _page(operation: str, items: list[Any], params: dict[str, Any], key: str) ->
     return answer
 
 
-class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation):
+def _cursor_page(
+    operation: str,
+    keys: Sequence[str],
+    build: Callable[[str], dict[str, Any] | None],
+    params: dict[str, Any],
+    key: str,
+) -> dict[str, Any]:
+    """One page of a listing over the whole fleet, built for that page only. NextToken is a
+    position in ``keys`` (a stable order), not an offset among the items listed: a node that
+    leaves the listing between two pages does not shift the next page (as AWS's opaque token
+    does not), and each page is answered as things stand when it is asked for. ``build``
+    answers None for a key not listed now; the token is given only when a later key is listed
+    (looked for up to the first one that is)."""
+    position = int(params.get("NextToken") or 0)
+    size = int(params.get("MaxResults") or DEFAULT_PAGE.get(operation, 50))
+    items: list[dict[str, Any]] = []
+    while position < len(keys):
+        item = build(keys[position])
+        if item is not None:
+            if len(items) == size:
+                return {key: items, "NextToken": str(position)}
+            items.append(item)
+        position += 1
+    return {key: items}
+
+
+class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation, GatesEmulation):
     def __init__(self, sim: SimulatedFleet, document: str = PATCH_DOCUMENT) -> None:
         self.sim = sim
         self.document = document
         self.calls: list[str] = []
         self.faults: dict[str, int] = {}
         self._reboot_commands = 0
+        self._order: list[str] = []
 
     def install(self, session: Any) -> None:
         session.events.register("before-parameter-build", self._stash)
@@ -237,32 +266,37 @@ class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation):
     # ----------------------------------------------------------------- ssm inventory
     def _DescribeInstanceInformation(self, params: dict[str, Any]) -> dict[str, Any]:
         now = self._now()
-        ids: list[str] | None = None
+        ids: Sequence[str] | None = None
         for item in params.get("Filters", []):
             if item["Key"] == "InstanceIds":
                 ids = item["Values"]
-        if ids is None:
-            ids = [i.instance_id for i in self.sim.managed(now)]
-        pings = self.sim.ping_infos(ids, now)
-        items = []
-        for iid in ids:
-            if iid not in pings:
-                continue  # stopped, terminated or unknown: not listed
-            inst = self.sim._instances[iid]  # noqa: SLF001
+
+        def build(iid: str) -> dict[str, Any] | None:
+            inst = self.sim._instances.get(iid)  # noqa: SLF001
+            if inst is None or not inst.managed_at(now):
+                return None  # stopped, terminated or unknown: not listed
+            ping = self.sim.ping_infos([iid], now)[iid]
             kind, name, version, _ = PLATFORMS[inst.platform]
-            items.append(
-                {
-                    "InstanceId": iid,
-                    "PingStatus": pings[iid].status,
-                    "LastPingDateTime": pings[iid].last_ping,
-                    "PlatformType": kind,
-                    "PlatformName": name,
-                    "PlatformVersion": version,
-                    "ResourceType": "ManagedInstance" if iid.startswith("mi-") else "EC2Instance",
-                    "IPAddress": "10.0.0.2",
-                }
-            )
-        return _page("DescribeInstanceInformation", items, params, "InstanceInformationList")
+            return {
+                "InstanceId": iid,
+                "PingStatus": ping.status,
+                "LastPingDateTime": ping.last_ping,
+                "PlatformType": kind,
+                "PlatformName": name,
+                "PlatformVersion": version,
+                "ResourceType": "ManagedInstance" if iid.startswith("mi-") else "EC2Instance",
+                "IPAddress": "10.0.0.2",
+            }
+
+        keys = ids if ids is not None else self._instance_order()
+        return _cursor_page("DescribeInstanceInformation", keys, build, params, "InstanceInformationList")
+
+    def _instance_order(self) -> list[str]:
+        """Every node of the account in a stable order (the fleet's are fixed once built)."""
+        instances = self.sim._instances  # noqa: SLF001
+        if len(self._order) != len(instances):
+            self._order = list(instances)
+        return self._order
 
     def _ListTagsForResource(self, params: dict[str, Any]) -> dict[str, Any]:
         inst = self.sim._instances[params["ResourceId"]]  # noqa: SLF001
@@ -289,6 +323,7 @@ class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation):
             run_id="emulated",
             install_override=self.override_ids(parameters),
             timeout_seconds=params.get("TimeoutSeconds", 600),
+            alarm=params.get("AlarmConfiguration", {"Alarms": [{"Name": ""}]})["Alarms"][0]["Name"],
         )
         command_id = self.sim.start_command(command, now, comment)
         return {"Command": {"CommandId": command_id, "Comment": comment, "Status": "Pending"}}
@@ -337,7 +372,19 @@ class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation):
             return True
 
         size = int(params.get("MaxResults") or DEFAULT_PAGE["ListCommands"])
-        page, cursor = self.sim.commands_page(matches, int(params.get("NextToken") or 0), size)
+        after = [
+            dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            for key, value in filters
+            if key == "InvokedAfter"
+        ]
+        executing = ("ExecutionStage", "Executing") in filters
+        page, cursor = self.sim.commands_page(
+            matches,
+            int(params.get("NextToken") or 0),
+            size,
+            invoked_after=max(after) if after else None,
+            executing_at=now if executing else None,
+        )
         answer: dict[str, Any] = {"Commands": [self._command_item(c, now) for c in page]}
         if cursor is not None:
             answer["NextToken"] = str(cursor)
@@ -396,24 +443,33 @@ class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation):
         return _page("DescribeInstancePatchStates", items, params, "InstancePatchStates")
 
     def _ListResourceComplianceSummaries(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._now()
-        items = []
-        for _, summary in self.sim.reported().values():
+        now = self._now()
+        reported = self.sim._reported  # noqa: SLF001
+
+        def build(iid: str) -> dict[str, Any] | None:
+            if iid not in reported or self.sim._instances[iid].state_at(now) == "terminated":  # noqa: SLF001
+                return None  # the compliance of a terminated node is gone
+            summary = reported[iid][1]
             severity = {SEVERITY_KEYS[k]: v for k, v in summary.non_compliant_by_severity.items()}
-            items.append(
-                {
-                    "ComplianceType": "Patch",
-                    "ResourceType": "ManagedInstance",
-                    "ResourceId": summary.instance_id,
-                    "Status": "COMPLIANT" if summary.compliant else "NON_COMPLIANT",
-                    "CompliantSummary": {"CompliantCount": summary.compliant_count},
-                    "NonCompliantSummary": {
-                        "NonCompliantCount": sum(severity.values()),
-                        "SeveritySummary": severity,
-                    },
-                }
-            )
-        return _page("ListResourceComplianceSummaries", items, params, "ResourceComplianceSummaryItems")
+            return {
+                "ComplianceType": "Patch",
+                "ResourceType": "ManagedInstance",
+                "ResourceId": summary.instance_id,
+                "Status": "COMPLIANT" if summary.compliant else "NON_COMPLIANT",
+                "CompliantSummary": {"CompliantCount": summary.compliant_count},
+                "NonCompliantSummary": {
+                    "NonCompliantCount": sum(severity.values()),
+                    "SeveritySummary": severity,
+                },
+            }
+
+        return _cursor_page(
+            "ListResourceComplianceSummaries",
+            self._instance_order(),
+            build,
+            params,
+            "ResourceComplianceSummaryItems",
+        )
 
     # ----------------------------------------------------------------- elbv2
     def _DescribeTargetHealth(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,8 @@ inherits it; handlers are ``_<Operation>(self, params)``, called after botocore 
 request. Faithful to the service where the emulator could be kinder:
 - a Linux key (ADVISORY_ID, CVE_ID, NAME...) without a PRODUCT filter is a ValidationException;
 - Windows patches carry no CVE or advisory ids; Linux patches come one per package (Name, Arch);
-- DescribeInstancePatches answers one instance, KBId being name.arch on Linux, the KB on Windows.
+- DescribeInstancePatches answers one instance, one entry per package (KBId name.arch) on
+  Linux, per KB on Windows; InstalledTime is the epoch when not installed; pages of MaxResults.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from patchwave.baselines.catalog import OPERATING_SYSTEMS, Patch, builtin_catalo
 from patchwave.sim.fleet import SimulatedFleet
 from patchwave.window.named import package_name
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+PAGE = 50  # DescribeInstancePatches' page when MaxResults is not given (10 to 100)
 LINUX_ONLY_KEYS = frozenset(
     {"ADVISORY_ID", "CVE_ID", "NAME", "ARCH", "BUGZILLA_ID", "EPOCH", "RELEASE", "REPOSITORY", "VERSION"}
 )
@@ -102,23 +105,27 @@ class NamedPatchesEmulation:
         for item in params.get("Filters", []):
             if item["Key"] == "KBId":
                 wanted = list(item["Values"])
-        if wanted is None:
-            platform = self.sim.instance(iid).platform
-            wanted = [i for p in builtin_catalog(platform).patches for i in p.install_ids()]
-        states = self.sim.instance_patches_of([iid], wanted, self.sim.clock.now()).get(iid, {})
-        return {
-            "Patches": [
-                {
-                    "Title": kb_id,
-                    "KBId": kb_id,
-                    "Classification": "",
-                    "Severity": "",
-                    "State": state,
-                    "InstalledTime": self.sim.clock.now(),
-                }
-                for kb_id, state in sorted(states.items())
-            ]
-        }
+        listed = self.sim.instance_patches_of([iid], wanted, self.sim.clock.now()).get(iid, [])
+        entries: list[dict[str, Any]] = [
+            {
+                "Title": f"{kb_id}:{patch.title}" if kb_id != patch.id else patch.title or kb_id,
+                "KBId": kb_id,
+                "Classification": patch.classification,
+                "Severity": patch.severity,
+                "State": patch.state,
+                "InstalledTime": patch.installed_time or EPOCH,  # required: the epoch when unknown
+            }
+            for patch in listed
+            for kb_id in patch.kb_ids
+            if wanted is None or kb_id in wanted
+        ]
+        entries.sort(key=lambda e: str(e["KBId"]))
+        start = int(params.get("NextToken") or 0)
+        size = int(params.get("MaxResults") or PAGE)
+        answer: dict[str, Any] = {"Patches": entries[start : start + size]}
+        if start + size < len(entries):
+            answer["NextToken"] = str(start + size)
+        return answer
 
     def _PutObject(self, params: dict[str, Any]) -> dict[str, Any]:
         if not hasattr(self, "override_files"):

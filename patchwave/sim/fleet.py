@@ -29,6 +29,7 @@ from patchwave.config.baselines import Baseline, BaselinesFile
 from patchwave.fleet import (
     CommandProgress,
     ComplianceSummary,
+    InstancePatch,
     InstancePatchState,
     InstancesNotFound,
     Invocation,
@@ -42,8 +43,8 @@ from patchwave.fleet import (
     VolumeSnapshot,
     chunks,
 )
-from patchwave.history.records import PatchObservation
 from patchwave.sim import draws, patches, state_file
+from patchwave.sim.command_index import CommandIndex
 from patchwave.sim.ebs import EbsRefused, SimEbs
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.patch_details import describe_patches
@@ -79,6 +80,7 @@ class SimulatedFleet:
         self._instances: dict[str, SimInstance] = {}
         self._commands: dict[str, list[SimInvocation]] = {}
         self._command_info: dict[str, SimCommand] = {}
+        self._index = CommandIndex()  # by position sent, executing, by instance: linear listings
         self._events: list[tuple[dt.datetime, int, str, object]] = []
         self._seq = itertools.count()
         self._snapshots: dict[str, dt.date] = {}
@@ -193,6 +195,9 @@ class SimulatedFleet:
             elif kind == "vanish":
                 assert isinstance(payload, str)
                 self._vanish(payload, when)
+            elif kind == "alarm":  # SSM stops a command whose AlarmConfiguration alarm fired
+                assert isinstance(payload, str)
+                self.cancel(payload, [i.instance_id for i in self._commands[payload]], when)
             elif kind == "call":  # an effect of another model (EBS: a root volume replaced)
                 payload()  # type: ignore[operator]
         return now
@@ -222,24 +227,23 @@ class SimulatedFleet:
         inst = self._instances[instance_id]
         terminated = inst.state_at(when) == "terminated"
         inst.busy_until, inst.busy_forever = None, False
-        for invocations in self._commands.values():
-            for inv in invocations:
-                if inv.instance_id != instance_id or inv.cancelled_at is not None:
-                    continue
-                if inv.end is not None and inv.end <= when:
-                    continue
-                inv.applied = True  # nothing it did is reported any more
-                if when < inv.started:
-                    if terminated:
-                        inv.started = inv.end = when + UNDELIVERABLE_AFTER
-                        inv.final_status, inv.final_details = "Failed", "Undeliverable"
-                    else:
-                        inv.started = inv.end = max(when, inv.deliver_by or when)
-                        inv.final_status, inv.final_details = "TimedOut", "DeliveryTimedOut"
+        for inv in self._index.by_instance.get(instance_id, []):
+            if inv.cancelled_at is not None:
+                continue
+            if inv.end is not None and inv.end <= when:
+                continue
+            inv.applied = True  # nothing it did is reported any more
+            if when < inv.started:
+                if terminated:
+                    inv.started = inv.end = when + UNDELIVERABLE_AFTER
+                    inv.final_status, inv.final_details = "Failed", "Undeliverable"
                 else:
-                    inv.end = max(when, inv.started + EXECUTION_TIMEOUT)
-                    inv.final_status, inv.final_details = "TimedOut", "ExecutionTimedOut"
-                self._schedule(inv.end, inv)
+                    inv.started = inv.end = max(when, inv.deliver_by or when)
+                    inv.final_status, inv.final_details = "TimedOut", "DeliveryTimedOut"
+            else:
+                inv.end = max(when, inv.started + EXECUTION_TIMEOUT)
+                inv.final_status, inv.final_details = "TimedOut", "ExecutionTimedOut"
+            self._schedule(inv.end, inv)
 
     # ----------------------------------------------------------------- what the APIs see
     def _lag(self) -> dt.timedelta:
@@ -284,21 +288,26 @@ class SimulatedFleet:
         return not all(inv.finished_at(now) for inv in self._commands[command_id])
 
     def commands_page(
-        self, matches: Callable[[SimCommand], bool], cursor: int, size: int
+        self,
+        matches: Callable[[SimCommand], bool],
+        cursor: int,
+        size: int,
+        invoked_after: dt.datetime | None = None,
+        executing_at: dt.datetime | None = None,
     ) -> tuple[list[str], int | None]:
         """One page of ListCommands: the first ``size`` commands from position ``cursor`` (in
         the order they were sent) that match now, and the cursor of the next page, None when no
         later command matches. A cursor, not an offset: what finished since the last page does
-        not shift the next one."""
-        order = list(self._command_info.values())
-        page: list[str] = []
-        position = cursor
-        while position < len(order) and len(page) < size:
-            if matches(order[position]):
-                page.append(order[position].command_id)
-            position += 1
-        more = any(matches(info) for info in order[position:])
-        return page, position if more else None
+        not shift the next one. ``invoked_after`` and ``executing_at`` (only commands executing
+        then) narrow the commands looked at through the index; ``matches`` decides."""
+        executing = None
+        if executing_at is not None:
+            at = executing_at
+
+            def executing(command_id: str) -> bool:
+                return self.is_executing(command_id, at)
+
+        return self._index.page(matches, cursor, size, invoked_after, executing)
 
     def progress_of(self, command_id: str, now: dt.datetime) -> CommandProgress:
         invocations = self._commands[command_id]
@@ -381,6 +390,8 @@ class SimulatedFleet:
                 self._first_install.setdefault(invocation.instance_id, now)
         self._commands[command_id] = invocations
         self._command_info[command_id] = SimCommand(command_id, PATCH_DOCUMENT, now, comment, asked)
+        self._index.add(self._command_info[command_id], invocations)
+        self._watch_alarm(command_id, command.alarm, now)
         self.save()
         return command_id
 
@@ -587,7 +598,7 @@ class SimulatedFleet:
                         and self.is_executing(info.command_id, now)
                     )
 
-                page, cursor = self.commands_page(matches, cursor, 50)
+                page, cursor = self.commands_page(matches, cursor, 50, since, now)
                 found.update({c: self.progress_of(c, now) for c in page if c in wanted})
             return found
 
@@ -731,33 +742,52 @@ class SimulatedFleet:
             return found
 
     def instance_patches(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str]
-    ) -> dict[str, dict[str, str]]:
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None = None
+    ) -> dict[str, list[InstancePatch]]:
+        """DescribeInstancePatches: one call an instance (``sim/patch_details.py``)."""
         with self._lock:
             self._call("DescribeInstancePatches", len(instance_ids))
             return self.instance_patches_of(instance_ids, install_ids, self._advance())
 
     def instance_patches_of(
-        self, instance_ids: Sequence[str], install_ids: Sequence[str], now: dt.datetime
-    ) -> dict[str, dict[str, str]]:
-        """Patch states by install id, uncharged (the emulator charges its own requests)."""
-        result: dict[str, dict[str, str]] = {}
-        for iid in (i for i in instance_ids if i in self._instances):
-            inst = self._instances[iid]
-            baseline = self._baseline(inst)
-            verdicts = self._verdicts_for(baseline, self._reported[iid][0].snapshot_id, now)
-            result[iid] = patches.reported_states(inst.inventory, verdicts, baseline, install_ids)
-        return result
+        self, instance_ids: Sequence[str], install_ids: Sequence[str] | None, now: dt.datetime
+    ) -> dict[str, list[InstancePatch]]:
+        """The same answer, uncharged (the emulator charges its own requests; tests' evidence)."""
+        return describe_patches(self, instance_ids, now, install_ids)
 
     def api_calls(self) -> dict[str, int]:
         with self._lock:
             return dict(self._calls)
 
-    def patch_details(self, instance_ids: Sequence[str]) -> dict[str, list[PatchObservation]]:
-        """DescribeInstancePatches (one instance a call): history's per-patch view."""
+    # ----------------------------------------------------------------- gates (patchwave/sim/gates.py)
+    def alarm_states(self, names: Sequence[str]) -> dict[str, str]:
         with self._lock:
-            self._call("DescribeInstancePatches", len(instance_ids))
-            return describe_patches(self, instance_ids, self._advance())
+            self._call("DescribeAlarms", max(1, math.ceil(len(names) / 100)))
+            return self.alarm_states_at(names, self._advance())
+
+    def alarm_states_at(
+        self, names: Sequence[str], now: dt.datetime, composite: bool = True
+    ) -> dict[str, str]:
+        """Uncharged (the emulator charges its own requests); composite alarms only if asked."""
+        minutes = (now - self.spec.start).total_seconds() / 60
+        alarms = self._behaviour.alarms
+        known = [n for n in names if n in alarms and (composite or not alarms[n].composite)]
+        return {n: alarms[n].state_at(minutes) for n in known}
+
+    def calendar_states(self, names: Sequence[str], at: dt.datetime) -> dict[str, str]:
+        with self._lock:
+            self._call("GetCalendarState", len(names))
+            calendars = self._behaviour.calendars
+            return {n: calendars[n].state_at(at)[0] for n in names if n in calendars}
+
+    def _watch_alarm(self, command_id: str, alarm: str, now: dt.datetime) -> None:
+        """AlarmConfiguration: the command is stopped the moment its alarm is in ALARM."""
+        spec = self._behaviour.alarms.get(alarm) if alarm else None
+        if spec is None:
+            return
+        at = spec.next_alarm((now - self.spec.start).total_seconds() / 60)
+        if at is not None:
+            self._events_push(max(now, self.spec.start + dt.timedelta(minutes=at)), "alarm", command_id)
 
     # ----------------------------------------------------------------- persistence
     def __getstate__(self) -> dict[str, object]:
@@ -768,6 +798,10 @@ class SimulatedFleet:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+        if "_index" not in state:  # a state file from before the index: rebuild it
+            self._index = CommandIndex()
+            for command_id, info in self._command_info.items():
+                self._index.add(info, self._commands[command_id])
 
     def save(self) -> None:
         """Write the whole simulation (clock included) to the spec's state file, atomically."""
@@ -798,6 +832,10 @@ class SimulatedFleet:
 
     def invocations(self) -> list[SimInvocation]:
         return [inv for invs in self._commands.values() for inv in invs]
+
+    def invocations_on(self, instance_ids: Sequence[str]) -> list[SimInvocation]:
+        """The invocations sent to these instances, in the order sent (through the index)."""
+        return [inv for iid in dict.fromkeys(instance_ids) for inv in self._index.by_instance.get(iid, [])]
 
     # ----------------------------------------------------------------- snapshot and rollback (issue 16)
     @property

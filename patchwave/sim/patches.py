@@ -15,10 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from patchwave.baselines.catalog import OPERATING_SYSTEMS, Patch, builtin_catalog
-from patchwave.baselines.evaluate import Verdict
-from patchwave.config.baselines import Baseline
 from patchwave.fleet import ResolvedPatch
-from patchwave.sim.inventory import Inventory, patch_state_of
 from patchwave.window.named import kind_of, package_name
 
 FILTER_KEY = {"advisory": "ADVISORY_ID", "cve": "CVE_ID", "package": "NAME", "kb": "PATCH_ID"}
@@ -50,25 +47,3 @@ def resolve(names: Sequence[str]) -> tuple[list[ResolvedPatch], int]:
                 for install_id in _matches(kind, name, patch):
                     found.append(ResolvedPatch(name, os_name, install_id, patch.title))
     return found, calls
-
-
-def reported_states(
-    inventory: Inventory, verdicts: Sequence[Verdict], baseline: Baseline, install_ids: Sequence[str]
-) -> dict[str, str]:
-    """DescribeInstancePatches filtered by KBId: the reported state of each install id."""
-    wanted = set(install_ids)
-    states: dict[str, str] = {}
-    for verdict in verdicts:
-        ids = [i for i in verdict.patch.install_ids() if i in wanted]
-        if not ids:
-            continue
-        state = patch_state_of(
-            inventory,
-            verdict,
-            baseline.rejected_patches_action,
-            baseline.available_security_updates_compliance_status,
-        )
-        if state is None:
-            continue  # neither installed nor approved: AWS does not list it
-        states.update(dict.fromkeys(ids, state))
-    return states

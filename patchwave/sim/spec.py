@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import OperatingSystem, Strict
 from patchwave.config.windows import check_instance_ids, check_tag_key
+from patchwave.sim.gates import SimAlarm, SimCalendar
 
 
 class Duration(Strict):
@@ -123,6 +124,12 @@ class Behaviour(Strict):
     status_details_by_id: dict[str, UndeliveredDetail] = Field(
         default_factory=dict,
         description="Invocations on these nodes end with this status detail instead of running.",
+    )
+    alarms: dict[str, SimAlarm] = Field(
+        default_factory=dict, description="CloudWatch alarms by name: when each enters ALARM (gates)."
+    )
+    calendars: dict[str, SimCalendar] = Field(
+        default_factory=dict, description="Change Calendars by name: type and events (gates)."
     )
 
     ebs: EbsBehaviour = Field(default_factory=EbsBehaviour, description="Snapshots and rollback.")

@@ -100,6 +100,7 @@ class CommandTracker:
         deadline: dt.datetime,
         install_override: Sequence[str] = (),
         timeout_seconds: int = 600,
+        alarm: str = "",
     ) -> list[TrackedCommand]:
         sent: list[TrackedCommand] = []
         commands = [
@@ -112,6 +113,7 @@ class CommandTracker:
                 install_override=tuple(install_override),
                 timeout_seconds=timeout_seconds,
                 token=new_token(),
+                alarm=alarm,
             )
             for chunk in chunks(list(instance_ids))
         ]

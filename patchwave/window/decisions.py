@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 class Decision(BaseModel):
     wave: str
-    decision: Literal["approved", "aborted", "timed_out"]
+    decision: Literal["approved", "aborted", "timed_out", "unreachable"]
     decided_by: str = ""
     note: str = ""
     excluded: list[str] = Field(default_factory=list)

@@ -30,6 +30,19 @@ class EmergencyRequest(Strict):
     max_errors: str = Field(default="0", description='"N" or "N%" tolerated after the canary.')
     reboot: RebootMode = "if_needed"
     duration_hours: int = Field(default=8, ge=1, le=24)
+    override_freeze: str = Field(
+        default="",
+        max_length=500,
+        description="Run even during a freeze (blackout or closed Change Calendar): why. Recorded in "
+        "the report; empty: a freeze refuses the run.",
+    )
+
+    @field_validator("override_freeze")
+    @classmethod
+    def _override_reason(cls, reason: str) -> str:
+        if reason and len(reason) < 3:
+            raise ValueError(f"{reason!r}: give the reason for overriding the freeze (3 characters or more)")
+        return reason
 
     @field_validator("patches")
     @classmethod

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from patchwave.errors import ConfigError
-from patchwave.fleet import ComplianceSummary, Fleet, ManagedInstance, ResolvedPatch
+from patchwave.fleet import ComplianceSummary, Fleet, ManagedInstance, ResolvedPatch, patch_states_by_id
 
 CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 KB = re.compile(r"^KB\d{6,8}$")
@@ -173,13 +173,23 @@ def wanted_for(
     return {iid: tuple(flat) for iid in instance_ids}
 
 
+def reported_states(
+    fleet: Fleet, instance_ids: Sequence[str], install_ids: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Instance -> install id -> reported state (DescribeInstancePatches filtered by KBId)."""
+    if not instance_ids:
+        return {}
+    listed = fleet.instance_patches(instance_ids, install_ids)
+    return {iid: patch_states_by_id(patches, install_ids) for iid, patches in listed.items()}
+
+
 def verify_named(
     fleet: Fleet, wanted: Mapping[str, Sequence[str]], allow_pending: bool
 ) -> dict[str, list[str]]:
     """Problems per instance with its named patches (DescribeInstancePatches, one per instance)."""
     ids = sorted({i for w in wanted.values() for i in w})
     asked = [iid for iid, w in wanted.items() if w]
-    reported = fleet.instance_patches(asked, ids) if asked else {}
+    reported = reported_states(fleet, asked, ids)
     return {iid: named_problems(w, reported.get(iid, {}), allow_pending) for iid, w in wanted.items()}
 
 
@@ -196,5 +206,4 @@ def needs_by_named(
     named patches for their platform): what a run with named patches plans by."""
     check_platforms(named, targets, source, field)
     online = [t.instance_id for t in targets if t.online and named.for_os(t.platform)]
-    reported = fleet.instance_patches(online, named.ids) if online else {}
-    return named_compliance(targets, named, reported)
+    return named_compliance(targets, named, reported_states(fleet, online, named.ids))

@@ -39,6 +39,7 @@ from patchwave.clock import Clock
 from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation, PatchCommand
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
+from patchwave.window.gates import alarm_halt
 from patchwave.window.named import NamedPatches, override_groups, verify_named, wanted_for
 from patchwave.window.outcomes import (
     ERRORS,
@@ -57,6 +58,7 @@ from patchwave.window.snapshots import FAILED_DETAILS, SnapshotPolicy, SnapshotS
 
 STALE_RECHECK = dt.timedelta(seconds=60)  # how often a stale patch state is read again
 REBOOT_ISOLATION_ROUNDS = 3
+ALARM_LOOK = dt.timedelta(seconds=60)  # alarm looks while nothing can start (metric periods are >= 10 s)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ class WaveSettings:
     min_poll_seconds: float = 5.0  # the poll policy's bounds
     max_poll_seconds: float = 60.0
     snapshots: SnapshotPolicy | None = None  # EBS snapshots before each install (window/snapshots.py)
+    alarms: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per wave name: the alarms it watches
+
+    def alarms_for(self, wave: str) -> tuple[str, ...]:
+        return next((names for name, names in self.alarms if name == wave), ())
 
 
 @dataclass
@@ -195,10 +201,14 @@ class WaveRunner:
         self.seen_down: set[str] = set()  # rebooting instances seen ConnectionLost
         self.awaiting: dict[str, _Awaited] = {}  # stale patch states waited for
         self.next_state_check: dt.datetime | None = None
+        self._platform_of: dict[str, str] | None = None
         self.excused: Counter[str] = Counter()  # per command: errors AWS counts, patchwave not
         self.error_floor = 0  # errors a run that died had counted when it halted (resume)
         self.halt_recorded = False
         self.resumed = False
+        self.alarms = settings.alarms_for(wave.name)
+        self.alarm_reason = ""  # set when one of the wave's alarms halted it
+        self.last_alarm_look: dt.datetime | None = None
         for member in wave.members:
             if member.preset is not None:
                 self.results[member.instance_id] = preset_result(member, wave.name, clock.now())
@@ -268,6 +278,8 @@ class WaveRunner:
         for entry in (e for e in entries if e["kind"] == "halt"):
             self.error_floor = max(self.error_floor, int(entry.get("errors", 0)))
             self.halt_recorded = True
+            if entry.get("reason"):  # an alarm halted it: that halt stands too
+                self.alarm_reason = self.rate.stopped_reason = str(entry["reason"])
         started = set(self.started_at)
         self.queue = deque(i for i in self.queue if i not in started and i not in self.results)
         self.leased.update(i for i in started if i not in self.results)
@@ -305,6 +317,7 @@ class WaveRunner:
         if self.resumed and self.tracker.active:
             self._observe()  # what the adopted commands did while no one watched, before any start
         while True:
+            self._check_alarms()
             self._start_installs()
             self._start_reboots()
             self._flush_verification()
@@ -314,7 +327,9 @@ class WaveRunner:
             self.clock.sleep(self._next_wait())
             self._heartbeat()
             self._observe()
-        reason = "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
+        reason = self.alarm_reason or (
+            "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
+        )
         for instance_id, (_, holder) in list(self.waiting.items()):
             self._finish(
                 instance_id,
@@ -329,7 +344,7 @@ class WaveRunner:
         self.leased.clear()
         self._release_finished()
         self._report_progress()
-        if self.rate.halted:
+        if self.rate.halted or self.alarm_reason:
             status = "halted"
         elif self.rate.stopped_reason:
             status = "cut_off"
@@ -417,7 +432,7 @@ class WaveRunner:
     def _start_installs(self) -> None:
         stop_at = self.settings.stop_starting_at
         now = self.clock.now()
-        if (self.queue or self.waiting) and stop_at is not None and now >= stop_at:
+        if (self.queue or self.waiting) and stop_at is not None and now >= stop_at and not self.alarm_reason:
             self.rate.stopped_reason = "the window's cutoff has passed"
         self._give_up_waiting(now)
         free = self.rate.free_slots(self._slots_in_use())
@@ -459,6 +474,7 @@ class WaveRunner:
                 run_id=settings.run_id,
                 deadline=deadline,
                 install_override=override,
+                alarm=self.alarms[0] if self.alarms else "",
             )
         ]
         for tracked in sent:
@@ -468,6 +484,24 @@ class WaveRunner:
                 self.install_command[instance_id] = tracked.command_id
         self._vanished_at_send()
         self.peak_in_flight = max(self.peak_in_flight, self._slots_in_use())
+
+    def _check_alarms(self) -> None:
+        """One look at the wave's alarms before anything may start (patchwave/window/gates.py):
+        the first in ALARM halts it, as errors would. While nothing can start, a look a minute
+        at most (SSM's AlarmConfiguration stops the commands in flight; the look names why)."""
+        if not self.alarms or self.alarm_reason:
+            return
+        now = self.clock.now()
+        could_start = bool(self.queue or self.waiting) and self.rate.free_slots(self._slots_in_use()) > 0
+        due = self.last_alarm_look is None or now - self.last_alarm_look >= ALARM_LOOK
+        if not (could_start or (self.tracker.active and due)):
+            return
+        self.last_alarm_look = now
+        reason = alarm_halt(self.fleet, self.alarms)
+        if reason:
+            self.alarm_reason = reason
+            self.rate.stopped_reason = reason  # nothing new starts; in-flight work is polled to its end
+            self.record("halt", wave=self.wave.name, errors=self.rate.errors, reason=reason)
 
     def _snapshotted(self, batch: list[str]) -> list[str]:
         """Snapshot a new batch first; returns the instances whose snapshots all completed (the
@@ -694,8 +728,10 @@ class WaveRunner:
             self._await_states(scanned, "Scan")
 
     def _platforms(self, instance_ids: Sequence[str]) -> dict[str, str]:
-        wanted = set(instance_ids)
-        return {m.instance_id: m.platform for m in self.wave.members if m.instance_id in wanted}
+        if self._platform_of is None:  # built once: asked for every batch (was a wave's scan each)
+            self._platform_of = {m.instance_id: m.platform for m in self.wave.members}
+        known = self._platform_of
+        return {iid: known[iid] for iid in instance_ids if iid in known}
 
     def _named_problems(self, instance_ids: list[str], allow_pending: bool) -> dict[str, list[str]]:
         s = self.settings
