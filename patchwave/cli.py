@@ -216,6 +216,7 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
     from patchwave.reports.console import LiveProgress, before_after_table, strip_control, waves_table
 
     state = None
+    prefect_gone = False
     with LiveProgress(console) as live:
         try:
             state = flow_fn(**parameters, return_state=True)
@@ -223,6 +224,7 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
             if not [f for f in live.finished if f.kind == "window"]:
                 reason = prefect_start_failure(exc)
                 raise fail(PrefectUnavailable(reason) if reason else exc, 1) from None
+            prefect_gone = True
             err.print(
                 f"warning: Prefect failed after the report was written ({type(exc).__name__}); "
                 "the report below is complete, the run's state in Prefect may be stale",
@@ -275,10 +277,24 @@ def _run_flow_with_progress(flow_fn: Any, **parameters: Any) -> None:
         + ", ".join(f"{k} {v}" for k, v in report.totals.items() if v),
         soft_wrap=True,
     )
+    code = 0
     if failed or report.status in ("halted", "cut_off", "aborted"):
         if failed and state is not None and state.message:
             err.print(state.message, highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(1)
+        code = 1
+    if prefect_gone:
+        _exit_without_prefect(code)
+    if code:
+        raise typer.Exit(code)
+
+
+def _exit_without_prefect(code: int) -> None:
+    """Exit now, the report and ledger written: Prefect's event and log queues would otherwise
+    retry a server that is gone, item by item, for minutes before the process may end."""
+    err.print("Prefect's API is unreachable: its queued events and logs are dropped", highlight=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command()
