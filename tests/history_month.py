@@ -163,7 +163,8 @@ def run_month(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch, config:
             assert state.is_final()  # a wave may halt (the failing instance): history records it too
             month.seen.append(observe(fleet, "window", TEST_IDS))
         elif day in SCAN_DAYS:
-            compliance_scan(config_dir=str(month.config_dir), fleet="sim:unused")
+            # a valid fleet parameter (the flow checks it), though open_fleet gives the month's own
+            compliance_scan(config_dir=str(month.config_dir), fleet=f"sim:{ROOT / 'config/fleets/demo.yaml'}")
             month.seen.append(observe(fleet, "scan", ALL_IDS))
     return month
 
