@@ -157,6 +157,7 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
         FlowRunFilterParentFlowRunId,
     )
     from prefect.concurrency.sync import concurrency
+    from prefect.events.worker import EventsWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     url, env, tmp_path = server
@@ -234,6 +235,9 @@ def test_three_accounts_two_regions_fan_out_cap_failure_and_one_report(server, m
                 blocked = wait_for(canary_running, 180, "the canary's child runs")
                 time.sleep(3)  # well past the step from Running to asking for the slot
             given_back = dt.datetime.now(dt.UTC)
+            # the slot's events went through this process's events worker, bound to this test's
+            # server: send them and stop it, or later tests' events would queue behind a dead server
+            EventsWorker.drain_all(timeout=30)
 
             def finished():
                 run = client.read_flow_run(parent.id)
