@@ -70,8 +70,12 @@ def run_rings(
         report = rollout_ring(handle, spec, report_dir)
         ring_state.run_id = report.run_id
         if index == 0:
-            platform_of = {i.instance_id: i.platform for i in report.instances if i.outcome.value == "patched"}
-            state.frozen = frozen_set(platform_of, handle.fleet.instance_patches(sorted(platform_of)), started)
+            platform_of = {
+                i.instance_id: i.platform for i in report.instances if i.outcome.value == "patched"
+            }
+            state.frozen = frozen_set(
+                platform_of, handle.fleet.instance_patches(sorted(platform_of)), started
+            )
             logger.info("Rollout %s: frozen patch set %s", rollout.name, state.frozen)
         ring_state.status = "baking"
         save_state(report_dir, state, handle.clock.now())
@@ -112,7 +116,9 @@ def rollout(
     return run_rings(handle, spec, windows, state, report_dir)
 
 
-def mark(report_dir: str, name: str, status: str, reason: str, now: dt.datetime | None = None) -> RolloutState:
+def mark(
+    report_dir: str, name: str, status: str, reason: str, now: dt.datetime | None = None
+) -> RolloutState:
     """promote: the failed ring becomes promoted; abort: the rollout ends. One state write."""
     state = load_state(report_dir, name)
     if state is None:

@@ -59,5 +59,10 @@ def load_rollouts(config_dir: Path | str, window_names: set[str] | frozenset[str
     for r, rollout in enumerate(loaded.rollouts):
         for i, ring in enumerate(rollout.rings):
             if ring.window not in window_names:
-                raise ConfigError(str(path), f"rollouts[{r}].rings[{i}].window", ring.window, "no such window in windows.yaml")
+                raise ConfigError(
+                    str(path),
+                    f"rollouts[{r}].rings[{i}].window",
+                    ring.window,
+                    "no such window in windows.yaml",
+                )
     return loaded

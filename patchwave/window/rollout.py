@@ -23,9 +23,7 @@ from patchwave.fleet import InstancePatch
 
 STATUSES = ("pending", "running", "baking", "passed", "failed_gate", "promoted", "aborted")
 INSTALLED_STATES = frozenset({"INSTALLED", "INSTALLED_PENDING_REBOOT"})
-ATTEMPTED = frozenset(
-    {"patched", "failed_install", "timed_out", "failed_reboot", "failed_verification"}
-)
+ATTEMPTED = frozenset({"patched", "failed_install", "timed_out", "failed_reboot", "failed_verification"})
 
 
 def frozen_set(
@@ -40,7 +38,11 @@ def frozen_set(
         if os_name is None:
             continue  # not one of the ring's instances
         for patch in listed:
-            if patch.state in INSTALLED_STATES and patch.installed_time and patch.installed_time >= ring_started:
+            if (
+                patch.state in INSTALLED_STATES
+                and patch.installed_time
+                and patch.installed_time >= ring_started
+            ):
                 by_os.setdefault(os_name, set()).update(patch.kb_ids)
     return {os_name: sorted(ids) for os_name, ids in sorted(by_os.items())}
 
@@ -53,13 +55,17 @@ class GateResult:
     reason: str
 
 
-def check_gate(totals: Mapping[str, int], min_success_rate: float, allow_failed_verification: bool) -> GateResult:
+def check_gate(
+    totals: Mapping[str, int], min_success_rate: float, allow_failed_verification: bool
+) -> GateResult:
     """Ring success rate = patched / attempted (1.0 when nothing was attempted)."""
     attempted = sum(totals.get(k, 0) for k in ATTEMPTED)
     rate = totals.get("patched", 0) / attempted if attempted else 1.0
     failed_verification = totals.get("failed_verification", 0)
     if rate < min_success_rate:
-        return GateResult(False, rate, failed_verification, f"success rate {rate:.2f} < {min_success_rate:.2f}")
+        return GateResult(
+            False, rate, failed_verification, f"success rate {rate:.2f} < {min_success_rate:.2f}"
+        )
     if failed_verification and not allow_failed_verification:
         return GateResult(False, rate, failed_verification, f"{failed_verification} failed verification")
     return GateResult(True, rate, failed_verification, "")
