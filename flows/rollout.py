@@ -21,6 +21,7 @@ from patchwave.config.rollouts import Rollout, load_rollouts
 from patchwave.connect import FleetHandle, open_fleet
 from patchwave.errors import ConfigError
 from patchwave.reports.report import Report
+from patchwave.window.named import NamedPatches
 from patchwave.window.rollout import (
     RolloutState,
     check_gate,
@@ -42,10 +43,10 @@ def find_rollout(config_dir: str, name: str) -> tuple[Rollout, dict[str, Window]
 
 
 @flow(name="rollout-ring", validate_parameters=False)
-def rollout_ring(handle: Any, window: Any, report_dir: str) -> Report:
+def rollout_ring(handle: Any, window: Any, report_dir: str, named: Any = None) -> Report:
     """One ring: the window on the shared handle, as a flow run of its own (``Any``: Prefect
     cannot build a parameter schema for the fleet handle)."""
-    return run_window(handle, window, report_dir=report_dir, reason="rollout ring")
+    return run_window(handle, window, report_dir=report_dir, reason="rollout ring", named=named)
 
 
 def _iso(handle: FleetHandle) -> str:
@@ -61,13 +62,17 @@ def run_rings(
     while (index := state.next_ring()) is not None:
         ring, ring_state = rollout.rings[index], state.rings[index]
         spec = windows[ring.window]
-        if index > 0 and state.frozen:
+        named = None
+        if index > 0 and state.frozen:  # exactly ring 1's set, per operating system
             frozen_ids = sorted({i for ids in state.frozen.values() for i in ids})
             spec = Window.model_validate(spec.model_dump() | {"install_override": frozen_ids})
+            named = NamedPatches(
+                tuple(frozen_ids), tuple((os_name, tuple(ids)) for os_name, ids in state.frozen.items())
+            )
         started = handle.clock.now()
         ring_state.status, ring_state.started_at = "running", started.isoformat()
         save_state(report_dir, state, started)
-        report = rollout_ring(handle, spec, report_dir)
+        report = rollout_ring(handle, spec, report_dir, named)
         ring_state.run_id = report.run_id
         if index == 0:
             platform_of = {
