@@ -63,7 +63,11 @@ def run_rings(
         ring, ring_state = rollout.rings[index], state.rings[index]
         spec = windows[ring.window]
         named = None
-        if index > 0 and state.frozen:  # exactly ring 1's set, per operating system
+        if index > 0 and not state.frozen:  # never fall back to what the baseline approves now
+            ring_state.status, ring_state.reason = "passed", "ring 1 installed nothing: nothing to install"
+            save_state(report_dir, state, handle.clock.now())
+            continue
+        if index > 0:  # exactly ring 1's set, per operating system
             frozen_ids = sorted({i for ids in state.frozen.values() for i in ids})
             spec = Window.model_validate(spec.model_dump() | {"install_override": frozen_ids})
             named = NamedPatches(

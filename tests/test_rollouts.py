@@ -142,3 +142,35 @@ def test_demo_rollout_exits_zero(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--rollout", "--speed", "0", "--report-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "2 ring(s) passed" in result.output
+
+
+def test_frozen_set_takes_only_what_the_ring_installed_and_the_gate_counts_attempts(tmp_path: Path) -> None:
+    from patchwave.fleet import InstancePatch
+    from patchwave.window.rollout import check_gate, frozen_set, load_state, new_state, save_state
+
+    start = dt.datetime(2026, 11, 29, 2, tzinfo=dt.UTC)
+    before, during = start - dt.timedelta(days=3), start + dt.timedelta(minutes=5)
+    patches = {
+        "i-a": [
+            InstancePatch(
+                id="ALAS-1", state="INSTALLED", installed_time=during, install_ids=("curl.x86_64",)
+            ),
+            InstancePatch(id="ALAS-2", state="INSTALLED", installed_time=before, install_ids=("vim.x86_64",)),
+            InstancePatch(id="ALAS-3", state="MISSING", install_ids=("tzdata.noarch",)),
+        ],
+        "i-w": [InstancePatch(id="KB5000001", state="INSTALLED_PENDING_REBOOT", installed_time=during)],
+        "i-other": [InstancePatch(id="KB5000002", state="INSTALLED", installed_time=during)],
+    }
+    frozen = frozen_set({"i-a": "AMAZON_LINUX_2023", "i-w": "WINDOWS"}, patches, start)
+    assert frozen == {"AMAZON_LINUX_2023": ["curl.x86_64"], "WINDOWS": ["KB5000001"]}
+
+    assert check_gate({"patched": 3, "failed_install": 1, "already_compliant": 9}, 0.75, False).passed
+    low = check_gate({"patched": 2, "failed_install": 1}, 0.75, False)
+    assert not low.passed and "0.67" in low.reason
+    assert not check_gate({"patched": 9, "failed_verification": 1}, 0.5, False).passed
+    assert check_gate({"patched": 9, "failed_verification": 1}, 0.5, True).passed
+
+    state = new_state("r", ["a", "b"])
+    state.frozen = frozen
+    path = save_state(tmp_path, state, start)
+    assert load_state(tmp_path, "r") == state and list(path.parent.iterdir()) == [path]  # no temp left
