@@ -14,6 +14,7 @@ from patchwave.cli import app
 from patchwave.config import load_config
 from patchwave.config.rollouts import load_rollouts
 from patchwave.errors import ConfigError
+from patchwave.sim.fleet import SimulatedFleet
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEET = "sim:config/fleets/demo.yaml"
@@ -57,7 +58,12 @@ def test_ring_two_installs_the_frozen_set_not_a_patch_approved_later(tmp_path: P
         final = run_rings(handle, spec, windows, state, reports)
         assert final.is_completed(), final.message
         ring2_start = dt.datetime.fromisoformat(state.rings[1].started_at)
-        return {"patches": handle.fleet.instance_patches(WEB), "ring2_start": ring2_start}
+        sim = handle.fleet
+        assert isinstance(sim, SimulatedFleet)
+        sent = [
+            c for c in sim.sent if c.operation == "Install" and set(c.instance_ids) & set(WEB)
+        ]  # the simulator's record of each SendCommand
+        return {"patches": handle.fleet.instance_patches(WEB), "ring2_start": ring2_start, "sent": sent}
 
     seen = under_test()
     state = load_state(reports, "demo-rings")
@@ -77,6 +83,9 @@ def test_ring_two_installs_the_frozen_set_not_a_patch_approved_later(tmp_path: P
                 tzdata_missing += 1
     assert installed_in_ring2, "ring 2 installed nothing"
     assert "tzdata.noarch" not in installed_in_ring2
+    assert seen["sent"] and all(
+        set(c.install_override) == set(frozen) for c in seen["sent"]
+    )  # InstallOverrideList
     assert installed_in_ring2 - pulled_in <= set(frozen)  # only the frozen set (and its dependencies)
     assert tzdata_missing > 0  # the baseline approves it by then, yet ring 2 left it alone
 
