@@ -129,8 +129,10 @@ def _run_window(
     retry_of: str = "",
     resume: str | None = None,
     freeze_override: str = "",
+    named: NamedPatches | None = None,
 ) -> Report:
     """Compose the window's tasks; returns the report (already written and published).
+    ``named``: install ids per operating system already decided (a rollout's frozen set).
 
     Everything the run starts is written to its ledger first; ``resume`` (a run id) picks a run
     that died back up from its ledger: finished waves stand, the running wave is re-attached."""
@@ -146,7 +148,7 @@ def _run_window(
         check_resumable(earlier, resume, window.name, str(ledger.path))
 
     source, field = f"window {window.name}", "install_override"
-    named = (
+    named = named or (
         orch.call(resolve_named_patches, handle, window.install_override, source, field)
         if window.install_override and window.operation == "Install"
         else None

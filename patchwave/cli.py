@@ -22,6 +22,7 @@ from patchwave.cli_help import flags_without_type_label
 from patchwave.cli_history import history_app
 from patchwave.cli_leases import leases_app
 from patchwave.cli_rollback import rollback_command, snapshots_app
+from patchwave.cli_rollout import rollout_app
 from patchwave.errors import ConfigError, PatchwaveError
 
 flags_without_type_label()
@@ -38,6 +39,7 @@ app.add_typer(leases_app, name="leases")
 app.add_typer(history_app, name="history")
 app.add_typer(snapshots_app, name="snapshots")
 app.command("rollback")(rollback_command)
+app.add_typer(rollout_app, name="rollout")  # patchwave/cli_rollout.py
 
 console = Console()
 err = Console(stderr=True)
@@ -302,8 +304,13 @@ def demo(
     speed: SpeedOpt = None,
     report_dir: Annotated[Path, typer.Option(help="Where reports are written.")] = Path("reports"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    rollout: Annotated[bool, typer.Option("--rollout", help="Run the demo-rings rollout instead.")] = False,
 ) -> None:
     """Run the weekly-test window on the simulated demo fleet, with live progress and a report."""
+    if rollout:  # patchwave/cli_rollout.py
+        from patchwave.cli_rollout import run_rollout
+
+        return run_rollout("demo-rings", Path("config"), DEMO_FLEET, report_dir, speed, resume=False)
     _run_window_cli("weekly-test", Path("config"), DEMO_FLEET, report_dir, None, speed, verbose)
 
 

@@ -24,7 +24,7 @@ def invoke(*args: str):
 def test_validate_default_config_and_demo_fleet() -> None:
     result = invoke("validate", "--fleet", "sim:config/fleets/demo.yaml")
     assert result.exit_code == 0, result.output
-    assert "1 baseline(s), 1 window(s)" in result.output
+    assert "1 baseline(s), 3 window(s)" in result.output  # weekly-test and the demo-rings rings
 
 
 @pytest.mark.parametrize(

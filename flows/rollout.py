@@ -1,0 +1,149 @@
+"""The rollout: rings of windows in order, ring 1's installed patches frozen for the others.
+
+Each ring is its own flow run (its own run id, ledger and report) on one fleet handle, so the
+simulator keeps its state and virtual clock across rings. Between rings the flow bakes on the
+fleet's clock (virtual on the simulator: it advances, it never sleeps) and checks the gate;
+a failed gate stops the rollout (state failed_gate, flow run Failed with the reason) until an
+operator promotes (``patchwave rollout promote``) or aborts it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.states import Completed, Failed, State
+
+from flows.patch_window import DEFAULT_FLEET, run_window
+from patchwave.config import Window, load_config
+from patchwave.config.rollouts import Rollout, load_rollouts
+from patchwave.connect import FleetHandle, open_fleet
+from patchwave.errors import ConfigError
+from patchwave.reports.report import Report
+from patchwave.window.named import NamedPatches
+from patchwave.window.rollout import (
+    RolloutState,
+    check_gate,
+    frozen_set,
+    load_state,
+    new_state,
+    save_state,
+)
+
+
+def find_rollout(config_dir: str, name: str) -> tuple[Rollout, dict[str, Window]]:
+    """The rollout and its windows; bad input raises ConfigError before any fleet call."""
+    config = load_config(config_dir)
+    windows = {w.name: w for w in config.windows.windows}
+    rollout = load_rollouts(config_dir, set(windows)).get(name)
+    if rollout is None:
+        raise ConfigError(f"{config_dir}/rollouts.yaml", "rollouts", name, "no such rollout")
+    return rollout, windows
+
+
+@flow(name="rollout-ring", validate_parameters=False)
+def rollout_ring(handle: Any, window: Any, report_dir: str, named: Any = None) -> Report:
+    """One ring: the window on the shared handle, as a flow run of its own (``Any``: Prefect
+    cannot build a parameter schema for the fleet handle)."""
+    return run_window(handle, window, report_dir=report_dir, reason="rollout ring", named=named)
+
+
+def _iso(handle: FleetHandle) -> str:
+    return handle.clock.now().isoformat()
+
+
+def run_rings(
+    handle: FleetHandle, rollout: Rollout, windows: dict[str, Window], state: RolloutState, report_dir: str
+) -> State:
+    """Run every ring from the first not passed/promoted; stop at a failed gate."""
+    logger = get_run_logger()
+    state.status, state.reason = "running", ""
+    while (index := state.next_ring()) is not None:
+        ring, ring_state = rollout.rings[index], state.rings[index]
+        spec = windows[ring.window]
+        named = None
+        if index > 0 and not state.frozen:  # never fall back to what the baseline approves now
+            ring_state.status, ring_state.reason = "passed", "ring 1 installed nothing: nothing to install"
+            save_state(report_dir, state, handle.clock.now())
+            continue
+        if index > 0:  # exactly ring 1's set, per operating system
+            frozen_ids = sorted({i for ids in state.frozen.values() for i in ids})
+            spec = Window.model_validate(spec.model_dump() | {"install_override": frozen_ids})
+            named = NamedPatches(
+                tuple(frozen_ids), tuple((os_name, tuple(ids)) for os_name, ids in state.frozen.items())
+            )
+        started = handle.clock.now()
+        ring_state.status, ring_state.started_at = "running", started.isoformat()
+        save_state(report_dir, state, started)
+        report = rollout_ring(handle, spec, report_dir, named)
+        ring_state.run_id = report.run_id
+        if index == 0:
+            platform_of = {
+                i.instance_id: i.platform for i in report.instances if i.outcome.value == "patched"
+            }
+            state.frozen = frozen_set(
+                platform_of, handle.fleet.instance_patches(sorted(platform_of)), started
+            )
+            logger.info("Rollout %s: frozen patch set %s", rollout.name, state.frozen)
+        ring_state.status = "baking"
+        save_state(report_dir, state, handle.clock.now())
+        handle.clock.sleep(ring.bake_minutes * 60)
+        gate = check_gate(report.totals, ring.min_success_rate, ring.allow_failed_verification)
+        ring_state.finished_at = _iso(handle)
+        if not gate.passed:
+            ring_state.status, ring_state.reason = "failed_gate", gate.reason
+            state.status, state.reason = "failed_gate", f"ring {index + 1} ({ring.window}): {gate.reason}"
+            save_state(report_dir, state, handle.clock.now())
+            return Failed(message=f"rollout {rollout.name}: {state.reason}")
+        ring_state.status = "passed"
+        save_state(report_dir, state, handle.clock.now())
+    state.status = "passed"
+    save_state(report_dir, state, handle.clock.now())
+    return Completed(message=f"rollout {rollout.name}: {len(state.rings)} ring(s) passed")
+
+
+@flow(name="rollout")
+def rollout(
+    name: str,
+    config_dir: str = "config",
+    fleet: str = DEFAULT_FLEET,
+    report_dir: str = "reports",
+    speed: float | None = None,
+    resume: bool = False,
+) -> State:
+    """Start a rollout (or, ``resume``, continue it from its state file after a promote)."""
+    spec, windows = find_rollout(config_dir, name)
+    state = load_state(report_dir, name) if resume else None
+    if resume and state is None:
+        raise ConfigError("rollout", "name", name, "no rollout state to continue")
+    if state is None:
+        state = new_state(name, [r.window for r in spec.rings])
+    if state.status == "aborted":
+        return Failed(message=f"rollout {name} was aborted: {state.reason}")
+    handle = open_fleet(fleet, load_config(config_dir), speed)
+    return run_rings(handle, spec, windows, state, report_dir)
+
+
+def mark(
+    report_dir: str, name: str, status: str, reason: str, now: dt.datetime | None = None
+) -> RolloutState:
+    """promote: the failed ring becomes promoted; abort: the rollout ends. One state write."""
+    state = load_state(report_dir, name)
+    if state is None:
+        raise ConfigError("rollout", "name", name, "no rollout state (start it first)")
+    if not reason.strip():
+        raise ConfigError("rollout", "--reason", reason, "a reason is required")
+    if status == "promoted":
+        failed = [r for r in state.rings if r.status == "failed_gate"]
+        if not failed:
+            raise ConfigError("rollout", "name", name, f"no ring failed its gate (status {state.status})")
+        failed[0].status, failed[0].reason = "promoted", reason
+        state.status, state.reason = "running", ""
+    else:
+        state.status, state.reason = "aborted", reason
+        for ring in state.rings:
+            if ring.status in ("pending", "failed_gate"):
+                ring.status = "aborted"
+    save_state(report_dir, state, now or dt.datetime.now(dt.UTC))
+    return state

@@ -1,0 +1,117 @@
+"""``patchwave rollout start|status|promote|abort``: rings with a frozen patch set.
+
+Bad input (unknown rollout, bad rollouts.yaml, a promote with no failed ring) is one line on
+stderr and exit 2, before any fleet is opened. A rollout whose gate fails exits 1 with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from patchwave.errors import PatchwaveError
+
+rollout_app = typer.Typer(help="Rollouts: rings of windows, ring 1's patch set frozen for the others.")
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="Folder with windows.yaml and rollouts.yaml.")
+]
+FleetOpt = Annotated[str, typer.Option("--fleet", "-f", help="'sim:PATH' (a simulated fleet spec) or 'aws'.")]
+ReportDirOpt = Annotated[Path, typer.Option("--report-dir", help="Reports; rollout state in .rollouts/.")]
+SpeedOpt = Annotated[
+    float | None, typer.Option("--speed", help="Simulated fleets: clock speed (0: virtual).")
+]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the rollout state).")]
+
+
+def run_rollout(
+    name: str, config: Path, fleet: str, report_dir: Path, speed: float | None, resume: bool
+) -> None:
+    """Validate, run the flow, print the state; exit 1 when a gate fails."""
+    from patchwave.cli import _prefect_quiet, _speed, _validate_fleet_option, fail
+
+    try:
+        speed = _speed(speed)
+        _validate_fleet_option(config, fleet)
+        from flows.rollout import find_rollout
+
+        find_rollout(str(config), name)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    _prefect_quiet(False)
+    from flows.rollout import rollout
+
+    state = rollout(
+        name=name,
+        config_dir=str(config),
+        fleet=fleet,
+        report_dir=str(report_dir),
+        speed=speed,
+        resume=resume,
+        return_state=True,
+    )
+    typer.echo(f"rollout {name}: {state.name}: {state.message}")
+    if not state.is_completed():
+        raise typer.Exit(1)
+
+
+@rollout_app.command("start")
+def start(
+    name: str,
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = "sim:config/fleets/demo.yaml",
+    report_dir: ReportDirOpt = Path("reports"),
+    speed: SpeedOpt = None,
+) -> None:
+    """Run the rollout's rings in order (bake, gate, next ring)."""
+    run_rollout(name, config, fleet, report_dir, speed, resume=False)
+
+
+@rollout_app.command("status")
+def status(name: str, report_dir: ReportDirOpt = Path("reports")) -> None:
+    """The rollout's state file, as JSON."""
+    from patchwave.cli import fail
+    from patchwave.errors import ConfigError
+    from patchwave.window.rollout import load_state
+
+    state = load_state(report_dir, name)
+    if state is None:
+        raise fail(ConfigError("rollout status", "name", name, "no rollout state"))
+    typer.echo(json.dumps(asdict(state), indent=2, sort_keys=True))
+
+
+@rollout_app.command("promote")
+def promote(
+    name: str,
+    reason: ReasonOpt,
+    config: ConfigOpt = Path("config"),
+    fleet: FleetOpt = "sim:config/fleets/demo.yaml",
+    report_dir: ReportDirOpt = Path("reports"),
+    speed: SpeedOpt = None,
+) -> None:
+    """Mark the ring that failed its gate promoted, then run the remaining rings."""
+    from flows.rollout import mark
+    from patchwave.cli import fail
+
+    try:
+        mark(str(report_dir), name, "promoted", reason)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    run_rollout(name, config, fleet, report_dir, speed, resume=True)
+
+
+@rollout_app.command("abort")
+def abort(name: str, reason: ReasonOpt, report_dir: ReportDirOpt = Path("reports")) -> None:
+    """End the rollout: no further ring runs."""
+    from flows.rollout import mark
+    from patchwave.cli import fail
+
+    try:
+        mark(str(report_dir), name, "aborted", reason)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
+    typer.echo(f"rollout {name}: aborted")

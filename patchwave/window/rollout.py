@@ -1,0 +1,133 @@
+"""Rollouts, pure: ring 1 decides the patch set, later rings install exactly that set.
+
+A baseline keeps approving patches as days pass (approve_after_days); a rollout whose ring 2
+ran "whatever the baseline approves today" would install in production what no canary ever
+saw. So after ring 1 the packages its instances installed *during the ring* (installed_time at
+or after the ring's start) are frozen, per operating system, and every later ring runs its
+window with them as the install override. The gate between rings reads the ring's report.
+State is one small JSON file per rollout, replaced atomically (temp file + os.replace), so a
+killed process leaves the previous state or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from patchwave.fleet import InstancePatch
+
+STATUSES = ("pending", "running", "baking", "passed", "failed_gate", "promoted", "aborted")
+INSTALLED_STATES = frozenset({"INSTALLED", "INSTALLED_PENDING_REBOOT"})
+ATTEMPTED = frozenset({"patched", "failed_install", "timed_out", "failed_reboot", "failed_verification"})
+
+
+def frozen_set(
+    platform_of: Mapping[str, str],
+    patches: Mapping[str, Sequence[InstancePatch]],
+    ring_started: dt.datetime,
+) -> dict[str, list[str]]:
+    """Operating system -> sorted install ids the ring's instances installed since it started."""
+    by_os: dict[str, set[str]] = {}
+    for instance_id, listed in patches.items():
+        os_name = platform_of.get(instance_id)
+        if os_name is None:
+            continue  # not one of the ring's instances
+        for patch in listed:
+            if (
+                patch.state in INSTALLED_STATES
+                and patch.installed_time
+                and patch.installed_time >= ring_started
+            ):
+                by_os.setdefault(os_name, set()).update(patch.kb_ids)
+    return {os_name: sorted(ids) for os_name, ids in sorted(by_os.items())}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    success_rate: float
+    failed_verification: int
+    reason: str
+
+
+def check_gate(
+    totals: Mapping[str, int], min_success_rate: float, allow_failed_verification: bool
+) -> GateResult:
+    """Ring success rate = patched / attempted (1.0 when nothing was attempted)."""
+    attempted = sum(totals.get(k, 0) for k in ATTEMPTED)
+    rate = totals.get("patched", 0) / attempted if attempted else 1.0
+    failed_verification = totals.get("failed_verification", 0)
+    if rate < min_success_rate:
+        return GateResult(
+            False, rate, failed_verification, f"success rate {rate:.2f} < {min_success_rate:.2f}"
+        )
+    if failed_verification and not allow_failed_verification:
+        return GateResult(False, rate, failed_verification, f"{failed_verification} failed verification")
+    return GateResult(True, rate, failed_verification, "")
+
+
+@dataclass
+class RingState:
+    window: str
+    status: str = "pending"
+    run_id: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    reason: str = ""
+
+
+@dataclass
+class RolloutState:
+    name: str
+    rings: list[RingState]
+    frozen: dict[str, list[str]] = field(default_factory=dict)
+    status: str = "pending"
+    reason: str = ""
+    updated_at: str = ""
+
+    def next_ring(self) -> int | None:
+        """The index of the first ring not yet passed/promoted (None: all done)."""
+        for i, ring in enumerate(self.rings):
+            if ring.status not in ("passed", "promoted"):
+                return i
+        return None
+
+
+def state_path(report_dir: Path | str, name: str) -> Path:
+    return Path(report_dir) / ".rollouts" / f"{name}.json"
+
+
+def save_state(report_dir: Path | str, state: RolloutState, now: dt.datetime) -> Path:
+    """Write the state atomically: a temp file in the same folder, fsync, then os.replace."""
+    path = state_path(report_dir, state.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state.updated_at = now.isoformat()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{state.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(state), handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_state(report_dir: Path | str, name: str) -> RolloutState | None:
+    path = state_path(report_dir, name)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    rings = [RingState(**r) for r in data.pop("rings")]
+    return RolloutState(rings=rings, **data)
+
+
+def new_state(name: str, windows: Sequence[str]) -> RolloutState:
+    return RolloutState(name=name, rings=[RingState(window=w) for w in windows])
