@@ -34,6 +34,7 @@ def run_rollout(
     """Validate, run the flow, print the state; exit 1 when a gate fails."""
     from patchwave.cli import _prefect_quiet, _speed, _validate_fleet_option, fail
 
+    _prefect_quiet(False)  # before anything imports Prefect: the terminal shows warnings only
     try:
         speed = _speed(speed)
         _validate_fleet_option(config, fleet)
@@ -42,7 +43,6 @@ def run_rollout(
         find_rollout(str(config), name)
     except PatchwaveError as exc:
         raise fail(exc) from None
-    _prefect_quiet(False)
     from flows.rollout import rollout
 
     state = rollout(
@@ -54,9 +54,25 @@ def run_rollout(
         resume=resume,
         return_state=True,
     )
+    _print_summary(report_dir, name)
     typer.echo(f"rollout {name}: {state.name}: {state.message}")
     if not state.is_completed():
         raise typer.Exit(1)
+
+
+def _print_summary(report_dir: Path, name: str) -> None:
+    """One line per ring (window, status, run id, reason) and the frozen set per platform."""
+    from patchwave.reports.console import strip_control
+    from patchwave.window.rollout import load_state
+
+    saved = load_state(report_dir, name)
+    if saved is None:
+        return
+    for index, ring in enumerate(saved.rings, 1):
+        line = f"ring {index} {ring.window}: {ring.status} (run {ring.run_id or '-'}) {ring.reason}"
+        typer.echo(strip_control(line.rstrip()))
+    for platform, ids in sorted(saved.frozen.items()):
+        typer.echo(strip_control(f"frozen set {platform}: {len(ids)} package(s): {', '.join(ids)}"))
 
 
 @rollout_app.command("start")
