@@ -20,9 +20,9 @@ from prefect.input.run_input import Keyset, keyset_from_paused_state
 from prefect.states import Paused
 from pydantic import Field
 
-from flows.offline import api_unreachable
 from patchwave.window.decisions import Decision
 from patchwave.window.planning import WavePlan
+from tasks.prefect_api import api_unreachable
 
 log = logging.getLogger("patchwave.approval")
 

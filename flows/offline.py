@@ -14,25 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
 from prefect.utilities.annotations import BaseAnnotation
+
+from tasks.prefect_api import api_unreachable
 
 T = TypeVar("T")
 log = logging.getLogger("patchwave.offline")
-
-
-def api_unreachable(exc: BaseException) -> bool:
-    """A transport failure to Prefect's API anywhere in the exception's chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (httpx.TransportError, ConnectionError)):
-            return True
-        if "Timed out while attempting to connect to ephemeral Prefect API" in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 class Orchestration:

@@ -17,9 +17,9 @@ import logging
 
 from prefect.states import Completed, Failed, State
 
-from flows.offline import api_unreachable
 from patchwave.reports.render import headline
 from patchwave.reports.report import STOPPED, Report
+from tasks.prefect_api import api_unreachable
 
 WITH_ERRORS = "SucceededWithErrors"
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from patchwave.cli_help import flags_without_type_label
 from patchwave.cli_history import history_app
 from patchwave.cli_leases import leases_app
+from patchwave.cli_options import DEMO_FLEET, ConfigOpt, FleetOpt, SpeedOpt
 from patchwave.cli_rollback import rollback_command, snapshots_app
 from patchwave.cli_rollout import rollout_app
 from patchwave.errors import ConfigError, PatchwaveError
@@ -43,20 +44,6 @@ app.add_typer(rollout_app, name="rollout")  # patchwave/cli_rollout.py
 
 console = Console()
 err = Console(stderr=True)
-
-DEMO_FLEET = "sim:config/fleets/demo.yaml"
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="Folder with baselines.yaml and windows.yaml.")
-]
-FleetOpt = Annotated[str, typer.Option("--fleet", "-f", help="'sim:PATH' (a simulated fleet spec) or 'aws'.")]
-SpeedOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--speed",
-        help="Simulated fleets: run the clock this many times faster than real time "
-        "(0: virtual time, as fast as possible).",
-    ),
-]
 
 
 def safe(text: object) -> str:

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from patchwave.cli_options import DEMO_FLEET, ConfigOpt, FleetOpt, SpeedOpt
 from patchwave.errors import PatchwaveError
 
 snapshots_app = typer.Typer(
@@ -36,15 +37,7 @@ InstanceOpt = Annotated[
     ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="Folder with baselines.yaml and windows.yaml.")
-]
-FleetOpt = Annotated[str, typer.Option("--fleet", "-f", help="'sim:PATH' (a simulated fleet spec) or 'aws'.")]
 ReportDirOpt = Annotated[Path, typer.Option("--report-dir", help="Where the run's reports are.")]
-SpeedOpt = Annotated[
-    float | None, typer.Option("--speed", help="Simulated fleets: clock speed (0: virtual).")
-]
-DEMO_FLEET = "sim:config/fleets/demo.yaml"
 
 
 def rollback_command(

@@ -13,18 +13,12 @@ from typing import Annotated
 
 import typer
 
+from patchwave.cli_options import DEMO_FLEET, ConfigOpt, FleetOpt, SpeedOpt
 from patchwave.errors import PatchwaveError
 
 rollout_app = typer.Typer(help="Rollouts: rings of windows, ring 1's patch set frozen for the others.")
 
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="Folder with windows.yaml and rollouts.yaml.")
-]
-FleetOpt = Annotated[str, typer.Option("--fleet", "-f", help="'sim:PATH' (a simulated fleet spec) or 'aws'.")]
 ReportDirOpt = Annotated[Path, typer.Option("--report-dir", help="Reports; rollout state in .rollouts/.")]
-SpeedOpt = Annotated[
-    float | None, typer.Option("--speed", help="Simulated fleets: clock speed (0: virtual).")
-]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the rollout state).")]
 
 
@@ -79,7 +73,7 @@ def _print_summary(report_dir: Path, name: str) -> None:
 def start(
     name: str,
     config: ConfigOpt = Path("config"),
-    fleet: FleetOpt = "sim:config/fleets/demo.yaml",
+    fleet: FleetOpt = DEMO_FLEET,
     report_dir: ReportDirOpt = Path("reports"),
     speed: SpeedOpt = None,
 ) -> None:
@@ -105,7 +99,7 @@ def promote(
     name: str,
     reason: ReasonOpt,
     config: ConfigOpt = Path("config"),
-    fleet: FleetOpt = "sim:config/fleets/demo.yaml",
+    fleet: FleetOpt = DEMO_FLEET,
     report_dir: ReportDirOpt = Path("reports"),
     speed: SpeedOpt = None,
 ) -> None:

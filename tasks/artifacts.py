@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from flows.offline import api_unreachable
+from tasks.prefect_api import api_unreachable
 
 T = TypeVar("T")
 log = logging.getLogger("patchwave.artifacts")

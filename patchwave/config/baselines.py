@@ -7,6 +7,7 @@ would mean in Systems Manager, and so the AWS adapter can apply it without trans
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -30,6 +31,16 @@ class Strict(BaseModel):
     """Every config model refuses unknown keys: a typo must never be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def first_repeated(names: Iterable[str]) -> str | None:
+    """The first name seen twice, if any: windows, waves and rollouts are looked up by name."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 class ApprovalRule(Strict):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from patchwave.config.baselines import Strict
+from patchwave.config.baselines import Strict, first_repeated
 from patchwave.config.loader import load_model
 from patchwave.errors import ConfigError
 
@@ -39,11 +39,9 @@ class RolloutsFile(Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> RolloutsFile:
-        seen: set[str] = set()
-        for rollout in self.rollouts:
-            if rollout.name in seen:
-                raise ValueError(f"rollout {rollout.name!r} is defined twice")
-            seen.add(rollout.name)
+        repeated = first_repeated(rollout.name for rollout in self.rollouts)
+        if repeated is not None:
+            raise ValueError(f"rollout {repeated!r} is defined twice")
         return self
 
     def get(self, name: str) -> Rollout | None:

@@ -13,7 +13,7 @@ from typing import Literal
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from patchwave.config.baselines import Strict
+from patchwave.config.baselines import Strict, first_repeated
 from patchwave.config.gates import Freezes, check_alarm_names, check_timezone
 from patchwave.config.snapshots import SnapshotSettings
 from patchwave.window.named import check_names
@@ -256,11 +256,9 @@ class Window(Strict):
             raise ValueError(
                 f"cutoff_hours {self.cutoff_hours} must be less than duration_hours {self.duration_hours}"
             )
-        seen: set[str] = set()
-        for wave in self.waves:
-            if wave.name in seen:
-                raise ValueError(f"waves: two waves are named {wave.name!r}")
-            seen.add(wave.name)
+        repeated = first_repeated(wave.name for wave in self.waves)
+        if repeated is not None:
+            raise ValueError(f"waves: two waves are named {repeated!r}")
         return self
 
 
@@ -272,11 +270,9 @@ class WindowsFile(Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> WindowsFile:
-        seen: set[str] = set()
-        for window in self.windows:
-            if window.name in seen:
-                raise ValueError(f"windows: two windows are named {window.name!r}")
-            seen.add(window.name)
+        repeated = first_repeated(window.name for window in self.windows)
+        if repeated is not None:
+            raise ValueError(f"windows: two windows are named {repeated!r}")
         return self
 
     def get(self, name: str) -> Window:

@@ -201,7 +201,7 @@ class WaveRunner:
         self.seen_down: set[str] = set()  # rebooting instances seen ConnectionLost
         self.awaiting: dict[str, _Awaited] = {}  # stale patch states waited for
         self.next_state_check: dt.datetime | None = None
-        self._platform_of: dict[str, str] | None = None
+        self.platform_of = {m.instance_id: m.platform for m in wave.members}  # asked for every batch
         self.excused: Counter[str] = Counter()  # per command: errors AWS counts, patchwave not
         self.error_floor = 0  # errors a run that died had counted when it halted (resume)
         self.halt_recorded = False
@@ -327,9 +327,7 @@ class WaveRunner:
             self.clock.sleep(self._next_wait())
             self._heartbeat()
             self._observe()
-        reason = self.alarm_reason or (
-            "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
-        )
+        reason = self.alarm_reason or self._stopped_why()
         for instance_id, (_, holder) in list(self.waiting.items()):
             self._finish(
                 instance_id,
@@ -519,12 +517,16 @@ class WaveRunner:
         if failed:  # counted now: a snapshot that just failed may halt the wave before the next send
             self.rate.errors = self._error_total()
         ready = self.snapshots.take_ready()
-        stopped = "errors exceeded max_errors" if self.rate.halted else self.rate.stopped_reason
+        stopped = self._stopped_why()
         if stopped:
             for instance_id in ready:
                 self._finish(instance_id, Outcome.NOT_ATTEMPTED, error=f"snapshotted, not started: {stopped}")
             return []
         return ready
+
+    def _stopped_why(self) -> str:
+        """Why nothing new starts any more ('' while things may start)."""
+        return "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
 
     def _vanished_at_send(self) -> None:
         """Instances a SendCommand could not include any more (terminated mid-window)."""
@@ -728,9 +730,7 @@ class WaveRunner:
             self._await_states(scanned, "Scan")
 
     def _platforms(self, instance_ids: Sequence[str]) -> dict[str, str]:
-        if self._platform_of is None:  # built once: asked for every batch (was a wave's scan each)
-            self._platform_of = {m.instance_id: m.platform for m in self.wave.members}
-        known = self._platform_of
+        known = self.platform_of
         return {iid: known[iid] for iid in instance_ids if iid in known}
 
     def _named_problems(self, instance_ids: list[str], allow_pending: bool) -> dict[str, list[str]]:
