@@ -46,6 +46,7 @@ from patchwave.window.gates import wave_alarms
 from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import WavePlan, exclude
 from patchwave.window.runner import WaveResult, WaveSettings, merge, not_run, retry_part
+from patchwave.window.drain import wave_drains
 from patchwave.window.snapshots import policy_for
 from tasks.inventory import discover_targets
 from tasks.named_patches import assess_named, resolve_named_patches
@@ -93,6 +94,7 @@ def settings_for(
         min_poll_seconds=window.pacing.min_poll_seconds,
         max_poll_seconds=window.pacing.max_poll_seconds,
         snapshots=policy_for(window.name, window.snapshot),
+        drains=wave_drains(window),
     )
 
 
