@@ -42,6 +42,7 @@ from patchwave.state.ledger import (
 )
 from patchwave.state.run_claim import hold_run
 from patchwave.window.decisions import Decision
+from patchwave.window.drain import wave_drains
 from patchwave.window.gates import wave_alarms
 from patchwave.window.named import NamedPatches, check_platforms
 from patchwave.window.planning import WavePlan, exclude
@@ -93,6 +94,7 @@ def settings_for(
         min_poll_seconds=window.pacing.min_poll_seconds,
         max_poll_seconds=window.pacing.max_poll_seconds,
         snapshots=policy_for(window.name, window.snapshot),
+        drains=wave_drains(window),
     )
 
 

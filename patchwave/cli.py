@@ -432,10 +432,13 @@ def plan(
     at = planned_start(cron, zone, handle.clock.now())
     waves_alarms = [(w.name, w.alarms) for w in spec.waves]
     gates = plan_gates(handle.fleet, [cfg.windows.freezes, spec.freezes], spec.alarms, waves_alarms, at)
+    from patchwave.reports.plan_drain import drain_lines, plan_drains
+
+    drains = plan_drains(handle.fleet, spec, result)
     if output_json:
         from patchwave.reports.plan_output import plan_json
 
-        sys.stdout.write(plan_json(result, len(targets), spec.snapshot, gates) + "\n")
+        sys.stdout.write(plan_json(result, len(targets), spec.snapshot, gates, drains) + "\n")
         return
     from patchwave.reports.plan_output import snapshot_lines, wide_console
 
@@ -449,6 +452,8 @@ def plan(
     from patchwave.reports.plan_output import gate_lines
 
     for line in gate_lines(gates):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    for line in drain_lines(drains, result):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
     to_install = sum(len(w.install_ids) for w in result.waves)
     out.print(

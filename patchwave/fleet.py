@@ -244,6 +244,50 @@ class RootVolumeTask:
     started: dt.datetime | None = None
 
 
+@dataclass(frozen=True)
+class TargetRegistration:
+    """One instance registered in one ELB target group, on one port: DeregisterTargets needs
+    the port a target was registered with (without it, a port override is left registered)."""
+
+    target_group_arn: str
+    instance_id: str
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class ServiceMembership:
+    """Where an instance takes traffic: the target groups it is registered in (not draining)
+    and its Auto Scaling group with its lifecycle state (InService, Standby...)."""
+
+    instance_id: str
+    targets: tuple[TargetRegistration, ...] = ()
+    auto_scaling_group: str = ""
+    lifecycle_state: str = ""
+
+
+@dataclass(frozen=True)
+class HookCommand:
+    """A pre-install or post-verify hook sent to at most 50 instances: a document (the shell
+    ones for a command hook) with its parameters. Its Comment carries a unique token, so an
+    ambiguous or unrecorded send is found again (ListCommands), never sent twice."""
+
+    instance_ids: tuple[str, ...]
+    document: str
+    parameters: tuple[tuple[str, tuple[str, ...]], ...]
+    run_id: str
+    phase: str  # pre_install | post_verify
+    token: str
+    timeout_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.instance_ids) <= MAX_IDS_PER_CALL:
+            raise ValueError(f"a command takes 1 to {MAX_IDS_PER_CALL} instance ids")
+
+    @property
+    def comment(self) -> str:
+        return f"patchwave run {self.run_id} hook {self.phase} {self.token}"
+
+
 class Fleet(Protocol):
     """What a patch run may ask of a fleet. Every verb accepts any number of ids and chunks
     them by the API's limit itself."""
@@ -345,6 +389,50 @@ class Fleet(Protocol):
         ...
 
     def root_volume_tasks(self, task_ids: Sequence[str]) -> dict[str, RootVolumeTask]: ...
+
+    # ----------------------------------------------------------------- drain and hooks (issue 16)
+    def service_memberships(
+        self, instance_ids: Sequence[str], target_groups: Sequence[str] = ()
+    ) -> dict[str, ServiceMembership]:
+        """Where each instance takes traffic: its registrations (not draining) in the given
+        target groups, or in every instance-type group of the account when none is given
+        (DescribeTargetGroups, DescribeTargetHealth per group), and its Auto Scaling group
+        (DescribeAutoScalingInstances, 50 ids a call). Instances in neither are absent."""
+        ...
+
+    def deregistration_delays(self, target_group_arns: Sequence[str]) -> dict[str, int]:
+        """Each group's ``deregistration_delay.timeout_seconds`` (DescribeTargetGroupAttributes)."""
+        ...
+
+    def deregister_targets(self, targets: Sequence[TargetRegistration]) -> None: ...
+
+    def register_targets(self, targets: Sequence[TargetRegistration]) -> dict[str, str]:
+        """RegisterTargets; returns the instances refused (a terminated one), with the reason."""
+        ...
+
+    def target_health(
+        self, targets: Sequence[TargetRegistration]
+    ) -> dict[TargetRegistration, tuple[str, str]]:
+        """State (initial, healthy, unhealthy, draining, unused...) and reason of each target."""
+        ...
+
+    def enter_standby(self, group: str, instance_ids: Sequence[str]) -> dict[str, str]:
+        """EnterStandby, decrementing the desired capacity (20 ids a call); returns the ids it
+        refused, with the reason (the others are in Standby)."""
+        ...
+
+    def exit_standby(self, group: str, instance_ids: Sequence[str]) -> dict[str, str]:
+        """ExitStandby (20 ids a call); returns the ids it refused, with the reason."""
+        ...
+
+    def send_hook_command(self, command: HookCommand) -> str:
+        """Start a hook (SendCommand); raises InstancesNotFound, having started nothing, when an
+        id is no longer a managed node. Its invocations are read with ``list_invocations``."""
+        ...
+
+    def find_hook_command(self, comment: str, since: dt.datetime, document: str) -> str | None:
+        """The id of the hook command sent with this Comment since a moment, or None."""
+        ...
 
 
 def chunks(ids: Sequence[str], size: int = MAX_IDS_PER_CALL) -> list[Sequence[str]]:

@@ -82,6 +82,7 @@ def test_policy_is_least_privilege() -> None:
             "members.py",
             "cloudwatch.py",
             "ebs.py",
+            "autoscaling.py",
         )
     )
     for pattern in allowed_actions():

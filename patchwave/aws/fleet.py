@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from patchwave.aws import cloudwatch, ebs, ec2, elbv2, patches, s3, ssm
+from patchwave.aws.drain_calls import DrainCalls
 from patchwave.aws.instance_patches import describe_instance_patches
 from patchwave.aws.platforms import operating_system
 from patchwave.aws.session import AwsClients
@@ -71,7 +72,7 @@ class AmbiguousSend(PatchwaveError):
     """SendCommand failed in a way that does not say whether it was accepted."""
 
 
-class AwsFleet:
+class AwsFleet(DrainCalls):
     def __init__(self, clients: AwsClients, settings: AwsSettings, clock: Clock | None = None) -> None:
         self.clients = clients
         self.settings = settings
@@ -203,8 +204,10 @@ class AwsFleet:
         wait=wait_exponential(multiplier=2, max=10),
         reraise=True,
     )
-    def _find_sent(self, comment: str, since: dt.datetime) -> str:
-        found = ssm.find_command_by_comment(self.clients.ssm, comment, since, self.settings.document)
+    def _find_sent(self, comment: str, since: dt.datetime, document: str = "") -> str:
+        found = ssm.find_command_by_comment(
+            self.clients.ssm, comment, since, document or self.settings.document
+        )
         if found is None:
             raise AmbiguousSend(f"command {comment!r} not found (yet)")
         return str(found["CommandId"])
@@ -219,7 +222,12 @@ class AwsFleet:
 
     def send_patch_command(self, command: PatchCommand) -> str:
         comment = command.comment if command.token else f"{command.comment} {uuid.uuid4().hex[:8]}"[:100]
-        request = self._send_request(command, comment)
+        return self._send_checked(self._send_request(command, comment), comment)
+
+    def _send_checked(self, request: dict[str, Any], comment: str) -> str:
+        """Send once; after an ambiguous failure, look for the command by its Comment before
+        sending again (SendCommand is never re-sent blindly)."""
+        document = str(request["DocumentName"])
         sent_at = self.clock.now()
         for _ in range(SEND_ATTEMPTS):
             try:
@@ -238,7 +246,7 @@ class AwsFleet:
                 return command_id
             # Ambiguous: the command may have been accepted. Look for it before sending again.
             try:
-                command_id = self._find_sent(comment, sent_at - dt.timedelta(minutes=5))
+                command_id = self._find_sent(comment, sent_at - dt.timedelta(minutes=5), document)
             except AmbiguousSend:
                 continue  # certainly not there: send again
             self._sent_at[command_id] = sent_at
@@ -395,6 +403,7 @@ class AwsFleet:
         """GetCalendarState (ssm:GetCalendarState), one calendar a call, in ``aws/ssm.py``."""
         found = {name: ssm.calendar_state(self.clients.ssm, name, at) for name in names}
         return {name: state for name, state in found.items() if state is not None}
+
     # ----------------------------------------------------------------- snapshot and rollback (issue 16)
     def create_snapshots(self, instance_ids: Sequence[str], tags: Mapping[str, str]) -> SnapshotsStarted:
         """CreateSnapshots (ec2:CreateSnapshots, tagged: ec2:CreateTags), in ``aws/ebs.py``."""

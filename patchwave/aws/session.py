@@ -173,6 +173,10 @@ class AwsClients:
         return self._client("elbv2")
 
     @cached_property
+    def autoscaling(self) -> Any:
+        return self._client("autoscaling")
+
+    @cached_property
     def sts(self) -> Any:
         return self._client("sts")
 

@@ -14,6 +14,7 @@ from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import Strict, first_repeated
+from patchwave.config.drain import DrainSettings, HookSettings
 from patchwave.config.gates import Freezes, check_alarm_names, check_timezone
 from patchwave.config.snapshots import SnapshotSettings
 from patchwave.window.named import check_names
@@ -140,6 +141,10 @@ class Wave(Strict):
     alarms: list[str] = Field(
         default_factory=list, description="CloudWatch alarms that halt this wave when one is in ALARM."
     )
+    drain: DrainSettings | None = Field(
+        default=None, description="Replaces the window's drain for this wave."
+    )
+    hooks: HookSettings | None = Field(default=None, description="Replaces the window's hooks for this wave.")
 
     @field_validator("alarms")
     @classmethod
@@ -232,6 +237,12 @@ class Window(Strict):
     freezes: Freezes = Field(default_factory=Freezes, description="When this window must not start.")
     snapshot: SnapshotSettings = Field(
         default_factory=SnapshotSettings, description="EBS snapshots before each install (rollback)."
+    )
+    drain: DrainSettings = Field(
+        default_factory=DrainSettings, description="Out of service around each install (ELB, Auto Scaling)."
+    )
+    hooks: HookSettings = Field(
+        default_factory=HookSettings, description="Pre-install and post-verify steps."
     )
     waves: list[Wave] = Field(min_length=1)
 

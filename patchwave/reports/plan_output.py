@@ -75,6 +75,7 @@ def plan_json(
     targets: int,
     snapshots: SnapshotSettings | None = None,
     gates: Mapping[str, Any] | None = None,
+    drains: Mapping[str, Any] | None = None,
 ) -> str:
     waves = [
         {
@@ -84,6 +85,7 @@ def plan_json(
             "max_errors": wave.max_errors,
             "require_approval": wave.require_approval,
             "snapshots": wave_snapshots(wave, snapshots),
+            **({"drain_and_hooks": drains.get(wave.name)} if drains is not None else {}),
             "instances": [
                 {
                     "instance_id": m.instance_id,

@@ -23,10 +23,13 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from patchwave.fleet import PatchCommand
+from patchwave.sim.emulator_autoscaling import AutoScalingEmulation
 from patchwave.sim.emulator_ec2_snapshots import EbsSnapshotsEmulation
+from patchwave.sim.emulator_elbv2 import TARGET_GROUP, Elbv2Emulation
 from patchwave.sim.emulator_gates import GatesEmulation
 from patchwave.sim.emulator_patches import NamedPatchesEmulation
 from patchwave.sim.fleet import PATCH_DOCUMENT, SimulatedFleet
+from patchwave.sim.fleet_drain import hook_of
 from patchwave.sim.records import SimCommand
 
 if TYPE_CHECKING:
@@ -69,9 +72,6 @@ DEFAULT_PAGE = {
     "ListResourceComplianceSummaries": 50,
     "DescribeInstances": 1000,
 }
-
-
-TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/emulated/0123456789abcdef"
 
 
 class AwsError(Exception):
@@ -133,7 +133,9 @@ def _cursor_page(
     return {key: items}
 
 
-class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation, GatesEmulation):
+class Emulator(
+    NamedPatchesEmulation, EbsSnapshotsEmulation, GatesEmulation, Elbv2Emulation, AutoScalingEmulation
+):
     def __init__(self, sim: SimulatedFleet, document: str = PATCH_DOCUMENT) -> None:
         self.sim = sim
         self.document = document
@@ -309,6 +311,13 @@ class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation, GatesEmulation):
         if self.sim.unknown(ids, now):
             raise AwsError("InvalidInstanceId", "Instances not in a valid state for account")
         comment = params.get("Comment", "")
+        if params["DocumentName"] != self.document and not comment.startswith("patchwave controlled reboot"):
+            return {
+                "Command": {
+                    "CommandId": self.sim.start_hook(hook_of(params), now, comment),
+                    "Comment": comment,
+                }
+            }
         if params["DocumentName"] != self.document:  # the adapter's reboot script (exit 194)
             self.sim.reboot_now(ids, now)
             self._reboot_commands += 1
@@ -470,27 +479,6 @@ class Emulator(NamedPatchesEmulation, EbsSnapshotsEmulation, GatesEmulation):
             params,
             "ResourceComplianceSummaryItems",
         )
-
-    # ----------------------------------------------------------------- elbv2
-    def _DescribeTargetHealth(self, params: dict[str, Any]) -> dict[str, Any]:
-        now = self._now()
-        ids = [i.instance_id for i in self.sim.managed(now) if i.instance_id.startswith("i-")]
-        health = self.sim.health_of(ids)
-        return {
-            "TargetHealthDescriptions": [
-                {
-                    "Target": {"Id": iid, "Port": 80},
-                    "TargetHealth": {
-                        "State": "unhealthy",
-                        "Reason": "Target.ResponseCodeMismatch",
-                        "Description": reason,
-                    }
-                    if reason
-                    else {"State": "healthy"},
-                }
-                for iid, reason in health.items()
-            ]
-        }
 
 
 def emulated_session(sim: SimulatedFleet, region: str = "eu-west-1") -> tuple[Any, Emulator]:

@@ -46,6 +46,7 @@ from patchwave.fleet import (
 from patchwave.sim import draws, patches, state_file
 from patchwave.sim.command_index import CommandIndex
 from patchwave.sim.ebs import EbsRefused, SimEbs
+from patchwave.sim.fleet_drain import DrainFleet
 from patchwave.sim.inventory import FAILED, INSTALLED, PENDING_REBOOT, Inventory, report
 from patchwave.sim.patch_details import describe_patches
 from patchwave.sim.records import (
@@ -65,7 +66,7 @@ EC2_IDS_PER_CALL = 200  # DescribeInstances with InstanceIds, as the adapter chu
 EC2_PAGE = 1000  # DescribeInstances with filters (MaxResults)
 
 
-class SimulatedFleet:
+class SimulatedFleet(DrainFleet):
     """A seeded, deterministic fleet behind the Fleet port."""
 
     def __init__(self, spec: FleetSpec, baselines: BaselinesFile, clock: Clock) -> None:

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from patchwave.config.baselines import OperatingSystem, Strict
 from patchwave.config.windows import check_instance_ids, check_tag_key
+from patchwave.sim.drain import DrainBehaviour, HookBehaviour
 from patchwave.sim.gates import SimAlarm, SimCalendar
 
 
@@ -133,6 +134,10 @@ class Behaviour(Strict):
     )
 
     ebs: EbsBehaviour = Field(default_factory=EbsBehaviour, description="Snapshots and rollback.")
+    drain: DrainBehaviour = Field(default_factory=DrainBehaviour, description="Target groups, Auto Scaling.")
+    hooks: HookBehaviour = Field(
+        default_factory=HookBehaviour, description="Pre/post hooks that fail or hang."
+    )
 
     @field_validator("report_delay_minutes_by_id", "terminate_at_minutes", "stop_at_minutes")
     @classmethod

@@ -39,6 +39,7 @@ from patchwave.clock import Clock
 from patchwave.fleet import Fleet, InstancePatchState, InstancesNotFound, Invocation, PatchCommand
 from patchwave.state.leases import Leases, MemoryLeases
 from patchwave.window.commands import CommandTracker, TrackedCommand, vanished
+from patchwave.window.drain import DrainPolicy, DrainStage, drain_span
 from patchwave.window.gates import alarm_halt
 from patchwave.window.named import NamedPatches, override_groups, verify_named, wanted_for
 from patchwave.window.outcomes import (
@@ -83,9 +84,13 @@ class WaveSettings:
     max_poll_seconds: float = 60.0
     snapshots: SnapshotPolicy | None = None  # EBS snapshots before each install (window/snapshots.py)
     alarms: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per wave name: the alarms it watches
+    drains: tuple[tuple[str, DrainPolicy], ...] = ()  # per wave name: drain and hooks (window/drain.py)
 
     def alarms_for(self, wave: str) -> tuple[str, ...]:
         return next((names for name, names in self.alarms if name == wave), ())
+
+    def drain_for(self, wave: str) -> DrainPolicy | None:
+        return next((policy for name, policy in self.drains if name == wave), None)
 
 
 @dataclass
@@ -181,6 +186,12 @@ class WaveRunner:
         self.snapshots = (
             SnapshotStage(fleet, clock, settings.snapshots, settings.run_id, wave.name, self.record, resume)
             if settings.snapshots is not None
+            else None
+        )
+        drain = settings.drain_for(wave.name)
+        self.drain = (
+            DrainStage(fleet, clock, drain, settings.run_id, wave.name, self.record, self._platforms, resume)
+            if drain is not None
             else None
         )
         self.queue: deque[str] = deque(wave.install_ids)
@@ -338,6 +349,8 @@ class WaveRunner:
         for instance_id in self.queue:
             self._finish(instance_id, Outcome.NOT_ATTEMPTED, error=f"not started: {reason}")
         self.queue.clear()
+        if self.drain is not None:
+            self.drain.flush()  # whatever is still out of service goes back
         self.to_release.extend(sorted(self.leased))
         self.leased.clear()
         self._release_finished()
@@ -389,13 +402,17 @@ class WaveRunner:
             or self.awaiting
             or can_start
             or (self.snapshots is not None and self.snapshots.in_flight > 0)
+            or (self.drain is not None and self.drain.busy)
         )
 
     def _slots_in_use(self) -> int:
         snapshotting = self.snapshots.in_flight if self.snapshots is not None else 0
-        return (
+        used = (
             self.tracker.slots_in_use("Install") + len(self.reboot_queue) + len(self.rebooting) + snapshotting
         )
+        if self.drain is not None:  # out of service from drain to back: the whole way holds the slot
+            return max(used, self.drain.in_flight + snapshotting)
+        return used
 
     def _next_wait(self) -> float:
         now = self.clock.now()
@@ -415,6 +432,8 @@ class WaveRunner:
             moments.append(self.next_state_check)
         if self.snapshots is not None and self.snapshots.next_check is not None:
             moments.append(self.snapshots.next_check)
+        if self.drain is not None and self.drain.next_check is not None:
+            moments.append(self.drain.next_check)
         for moment in moments:
             wait = min(wait, max(1.0, (moment - now).total_seconds()))
         return max(1.0, wait)
@@ -452,6 +471,8 @@ class WaveRunner:
                     batch.append(iid)
         if self.snapshots is not None:
             batch = self._snapshotted(batch)
+        if self.drain is not None:
+            batch = self._drained(batch)
         if not batch:
             return
         settings = self.settings
@@ -528,6 +549,28 @@ class WaveRunner:
         """Why nothing new starts any more ('' while things may start)."""
         return "errors exceeded max_errors" if self.rate.halted else (self.rate.stopped_reason or "")
 
+    def _drained(self, batch: list[str]) -> list[str]:
+        """Drain a new batch and run its pre-install hook (window/drain.py); returns the
+        instances ready to install. One look at the drain stages each time round."""
+        assert self.drain is not None
+        now = self.clock.now()
+        for instance_id in batch:
+            self.started_at.setdefault(instance_id, now)  # its operation began: the outcome is recorded
+        self.drain.start(batch)
+        self.drain.poll(self._stopped_why())
+        ended = self.drain.take_ended()
+        for item in ended:
+            self._finish(item.instance_id, item.outcome, details=item.details, error=item.error, own=item.own)
+        if ended:  # counted now: a hook that just failed may halt the wave before the next send
+            self.rate.errors = self._error_total()
+        ready = self.drain.take_ready()
+        stopped = self._stopped_why()
+        if stopped:
+            for instance_id in ready:
+                self._finish(instance_id, Outcome.NOT_ATTEMPTED, error=f"drained, not started: {stopped}")
+            return []
+        return ready
+
     def _vanished_at_send(self) -> None:
         """Instances a SendCommand could not include any more (terminated mid-window)."""
         for instance_id, why in self.tracker.drain_refused().items():
@@ -541,8 +584,15 @@ class WaveRunner:
     def _lease_span(self) -> dt.timedelta:
         s = self.settings
         snapshotting = s.snapshots.timeout if s.snapshots is not None else dt.timedelta(0)
+        drain = s.drain_for(self.wave.name)
+        draining = drain_span(drain) if drain is not None else dt.timedelta(0)
         return (
-            s.install_timeout + s.reboot_timeout * 2 + s.scan_timeout + dt.timedelta(hours=1) + snapshotting
+            s.install_timeout
+            + s.reboot_timeout * 2
+            + s.scan_timeout
+            + dt.timedelta(hours=1)
+            + snapshotting
+            + draining
         )
 
     def _give_up_waiting(self, now: dt.datetime) -> None:
@@ -817,7 +867,10 @@ class WaveRunner:
             else:
                 state = states[iid]
                 details = "InstalledPendingReboot (NoReboot)" if state.installed_pending_reboot else "Success"
-                self._finish(iid, Outcome.PATCHED, details=details)
+                if self.drain is not None:  # post-verify hook, back in service, healthy: then patched
+                    self.drain.verified(iid, details)
+                else:
+                    self._finish(iid, Outcome.PATCHED, details=details)
 
     def _on_overdue(self, overdue: list[tuple[TrackedCommand, str]]) -> None:
         if not overdue:
@@ -932,6 +985,8 @@ class WaveRunner:
             snapshots=self.snapshots.snapshot_ids(instance_id) if self.snapshots is not None else (),
         )
         self.results[instance_id] = result
+        if self.drain is not None:
+            self.drain.settle(instance_id)  # out of service: put back
         if instance_id in self.started_at:
             # shallow (no dataclasses.asdict deep copy): its fields are scalars
             self.record("outcome", own=own, counted=force_error, **vars(result))
