@@ -132,6 +132,40 @@ def test_describe_alarms_asks_for_composites_and_chunks_by_100(config) -> None:
     assert sim.alarm_states(names) == states
 
 
+
+def test_the_alarm_reads_against_moto(aws_env) -> None:
+    """moto's CloudWatch keeps alarms and their state (SetAlarmState): the adapter's
+    DescribeAlarms (metric and composite types, chunked) reads them as a real account would,
+    and an alarm that does not exist is simply absent (the gate halts on that)."""
+    import boto3
+    from moto import mock_aws
+
+    from patchwave.aws.fleet import AwsFleet
+    from patchwave.aws.session import AwsClients
+    from patchwave.config.aws import AwsSettings
+
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+        for name in ("api-5xx", "latency"):
+            cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                MetricName="HTTPCode_Target_5XX_Count",
+                Namespace="AWS/ApplicationELB",
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=10,
+                ComparisonOperator="GreaterThanThreshold",
+            )
+        cloudwatch.set_alarm_state(AlarmName="api-5xx", StateValue="ALARM", StateReason="5xx burst")
+        session = boto3.Session(region_name="eu-west-1")
+        adapter = AwsFleet(AwsClients(session), AwsSettings(region="eu-west-1"))
+        states = adapter.alarm_states(["api-5xx", "latency", "no-such-alarm"])
+    assert set(states) == {"api-5xx", "latency"}  # the missing one is absent, not guessed
+    assert states["api-5xx"] == "ALARM"
+    assert states["latency"] in ("OK", "INSUFFICIENT_DATA")  # moto starts OK, AWS INSUFFICIENT_DATA
+
+
 # ----------------------------------------------------------------- freezes
 CALENDARS = {
     "change-freeze": {"events": [{"start": "2026-11-29T00:00:00Z", "end": "2026-11-30T00:00:00Z"}]},
