@@ -64,6 +64,7 @@ def scenarios() -> list[Scenario]:
     many = ids("d1", 7)
     reboots = ids("d2", 5)
     halting = ids("d3", 6)
+    drained = ids("d4", 5)
     return [
         Scenario(  # several SendCommand batches per wave, RebootIfNeeded
             "multi-batch",
@@ -91,6 +92,32 @@ def scenarios() -> list[Scenario]:
             halting,
             {},
             {"install_minutes": {"median": 8, "p99": 12}, "failing_ids": [halting[1]]},
+        ),
+        Scenario(  # taken out of a target group and an Auto Scaling group, hooks around the install
+            "drain-hooks",
+            [{"name": "all", "max_concurrency": "2", "max_errors": "100%"}],
+            drained,
+            {
+                "drain": {"enabled": True},
+                "hooks": {"pre_install": {"command": "stop-app"}, "post_verify": {"command": "warm-up"}},
+            },
+            {
+                "install_minutes": {"median": 6, "p99": 10},
+                "failing_ids": [drained[2]],
+                "drain": {
+                    "target_groups": {
+                        "web": {
+                            "fleet_groups": ["a"],
+                            "deregistration_delay_seconds": 60,
+                            "healthy_after_seconds": 30,
+                        }
+                    },
+                    "auto_scaling_groups": {
+                        "web-asg": {"instance_ids": drained[:3], "target_groups": ["web"]}
+                    },
+                },
+                "hooks": {"faults": [{"instance_ids": [drained[4]], "effect": "fail", "match": "warm-up"}]},
+            },
         ),
     ]
 

@@ -24,6 +24,14 @@ VERBS = (
     "reboot",
     "health",
     "list_instances",
+    "service_memberships",
+    "deregister_targets",
+    "register_targets",
+    "target_health",
+    "enter_standby",
+    "exit_standby",
+    "send_hook_command",
+    "find_hook_command",
 )
 
 

@@ -11,6 +11,7 @@ its resume."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.crash_campaign import (
     scenarios,
 )
 from tests.live_holder import resume_of_a_live_run
+from tests.test_drain_hooks import assert_never_installed_while_serving
 
 __all__ = ["api_url", "baselines"]  # fixtures
 
@@ -92,6 +94,24 @@ def judge(
         assert got == want, where
         assert reboots == clean_reboots, where
     assert report["status"] == expected["status"] or "ledger reboot_intent" in killed_after, where
+    if scenario.name == "drain-hooks":
+        judge_drain(run, clean, scenario, where)
+
+
+def judge_drain(run: Run, clean: Run, scenario: Scenario, where: str) -> None:
+    """Never installed while taking traffic; every instance back in service at the end (a
+    resumed run puts back what the killed one took out); no hook sent twice to an instance."""
+    fleet = run.fleet()
+    for iid in scenario.members:
+        assert_never_installed_while_serving(fleet, iid)
+        serving = fleet.services.serving(iid)
+        assert serving and max(serving, key=lambda s: s[1])[2] is None, f"{where}: {iid} not put back"
+        spans = fleet.services.in_service(iid)
+        assert not spans or spans[-1][1] is None, f"{where}: {iid} left in Standby"
+    hooks = Counter((c.phase, iid) for c in fleet.hooks_sent for iid in c.instance_ids)
+    clean_hooks = Counter((c.phase, iid) for c in clean.fleet().hooks_sent for iid in c.instance_ids)
+    assert sorted(hooks) == sorted(clean_hooks), f"{where}: hooks differ"
+    assert max(hooks.values(), default=0) <= 1, f"{where}: a hook sent twice {hooks}"
 
 
 def planned_before_kill(run: Run) -> bool:
@@ -102,6 +122,7 @@ SAMPLE = {  # make test: one kill point per scenario, at the moment it is about
     "multi-batch": "fleet send_patch_command",  # a later batch sent, not yet recorded
     "controlled-reboots": "fleet reboot",  # a reboot asked, not yet recorded
     "halting": "ledger halt",  # the halt written, in-flight work still running
+    "drain-hooks": "fleet deregister_targets",  # taken out of service, not yet recorded as drained
 }
 
 

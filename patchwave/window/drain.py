@@ -177,10 +177,9 @@ class DrainStage:
             return
         now = self.clock.now()
         fresh = [iid for iid in batch if iid not in self.drained]
-        for iid in batch:
-            if iid in self.drained:
-                self.held[iid] = self.drained.pop(iid)
-                self.held[iid].phase = "draining"
+        adopted = [iid for iid in batch if iid in self.drained]
+        if adopted:
+            self._readopt(adopted, now)
         if fresh and self.policy.drain:
             self._drain(fresh, now)
         else:
@@ -214,6 +213,11 @@ class DrainStage:
         for iid, held in plan.items():
             if held.asg:
                 by_group.setdefault(held.asg, []).append(iid)
+        self._take_out(plan, by_group, now)
+
+    def _take_out(self, plan: dict[str, _Held], by_group: dict[str, list[str]], now: dt.datetime) -> None:
+        """Standby first (a refusal leaves the instance serving: nothing deregistered, no
+        install), then DeregisterTargets; each is held until its groups' delays have passed."""
         for group, ids in by_group.items():
             for iid, why in self.fleet.enter_standby(group, ids).items():
                 plan[iid].asg = ""  # not in Standby: nothing to take back
@@ -233,12 +237,29 @@ class DrainStage:
         if unknown:
             self.delays.update(self.fleet.deregistration_delays(unknown))
         for iid, held in plan.items():
+            held.phase = "draining"
             if iid in self.to_restore:
                 self.held[iid] = held
                 continue
             delay = max((self.delays.get(t.target_group_arn, 300) for t in held.targets), default=0)
-            held.until = now + min(dt.timedelta(seconds=delay), p.max_delay)
+            held.until = now + min(dt.timedelta(seconds=delay), self.policy.max_delay)
             self.held[iid] = held
+
+    def _readopt(self, batch: Sequence[str], now: dt.datetime) -> None:
+        """Instances a run that died had begun to take out (its ``drain`` record is written
+        before the first call, so any call after it may not have been made): the calls are
+        made again where that is safe -- Standby asked only of members still InService (AWS
+        refuses it otherwise), DeregisterTargets again (it does nothing for a target already
+        gone) -- and the deregistration delay runs again from now, as its start is unknown."""
+        plan = {iid: self.drained.pop(iid) for iid in batch}
+        in_asg = [iid for iid, h in plan.items() if h.asg]
+        found = self.fleet.service_memberships(in_asg, self.policy.target_groups) if in_asg else {}
+        by_group: dict[str, list[str]] = {}
+        for iid in in_asg:
+            member = found.get(iid)
+            if member is not None and member.lifecycle_state == "InService":
+                by_group.setdefault(plan[iid].asg, []).append(iid)
+        self._take_out(plan, by_group, now)
 
     # ----------------------------------------------------------------- one look
     def poll(self, stopped: str = "") -> None:
