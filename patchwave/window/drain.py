@@ -40,6 +40,7 @@ from patchwave.window.hooks import HookResult, HookSpec, HookTracker, hook_spec
 from patchwave.window.outcomes import UNREACHABLE_DETAILS, Outcome, squeeze
 
 HEALTH_POLL = dt.timedelta(seconds=15)
+BACK_IN_SERVICE = frozenset({"InService", "Pending", "Pending:Wait", "Pending:Proceed"})
 PHASE_DETAILS = {"pre_install": "PreInstallHook", "post_verify": "PostVerifyHook"}
 
 
@@ -138,6 +139,7 @@ class DrainStage:
         self.early: dict[tuple[str, str], HookResult] = {}  # results of adopted hooks, kept
         self.drained: dict[str, _Held] = {}  # resumed: drained by a run that died, not put back
         self.post_queue: list[str] = []  # verified, their post-verify hook sent at the next look
+        self.decisions: dict[str, Ended] = {}  # outcomes these stages decided, kept for the restore record
         if resume:
             self._resume(resume)
 
@@ -344,6 +346,7 @@ class DrainStage:
         if held is not None and held.notes:
             error = "; ".join([error, *held.notes]) if error else "; ".join(held.notes)
         self.ended.append(Ended(instance_id, outcome, details, error, own))
+        self.decisions[instance_id] = self.ended[-1]
         self.to_restore.setdefault(instance_id, False)
 
     # ----------------------------------------------------------------- back in service
@@ -354,6 +357,8 @@ class DrainStage:
             self.ended.append(Ended(instance_id, Outcome.PATCHED, details))
             return
         held.details = details
+        if held.phase == "restoring":  # a run that died had put it back: its health is awaited
+            return
         if self.policy.post is not None:
             held.phase = "post_hook"
             self.post_queue.append(instance_id)
@@ -381,13 +386,27 @@ class DrainStage:
                 by_group.setdefault(held.asg, []).append(iid)
         refused: dict[str, str] = {}
         for group, ids in by_group.items():
-            for iid, why in self.fleet.exit_standby(group, ids).items():
-                refused[iid] = f"ExitStandby refused: {why}"
+            refused.update(self._exit_standby(group, ids))
         targets = [t for iid in due if iid in self.held for t in self.held[iid].targets]
         if targets:
             for iid, why in self.fleet.register_targets(targets).items():
                 refused[iid] = f"RegisterTargets refused: {why}"
-        self.record("restore", wave=self.wave, at=now, instance_ids=due)
+        self.record(  # what a resumed run needs: the outcomes decided here, who awaits health
+            "restore",
+            wave=self.wave,
+            at=now,
+            instance_ids=due,
+            decided={
+                iid: [e.outcome.value, e.details, e.error, e.own]
+                for iid in due
+                if (e := self.decisions.get(iid)) is not None
+            },
+            waiting={
+                iid: self.held[iid].details
+                for iid in due
+                if self.to_restore.get(iid) and iid in self.held and self.held[iid].targets
+            },
+        )
         for iid in due:
             wait = self.to_restore.pop(iid)
             held = self.held.get(iid)
@@ -409,6 +428,20 @@ class DrainStage:
                 self._end_now(iid, Outcome.PATCHED, held.details)
             else:
                 del self.held[iid]
+
+    def _exit_standby(self, group: str, ids: list[str]) -> dict[str, str]:
+        """ExitStandby; a refusal for an instance already back (a run that died put it back
+        before recording so, or someone else did) is no refusal: its lifecycle is read."""
+        refusals = self.fleet.exit_standby(group, ids)
+        if not refusals:
+            return {}
+        now_in = self.fleet.service_memberships(sorted(refusals), ())
+        back = {
+            iid
+            for iid, member in now_in.items()
+            if member.auto_scaling_group == group and member.lifecycle_state in BACK_IN_SERVICE
+        }
+        return {iid: f"ExitStandby refused: {why}" for iid, why in refusals.items() if iid not in back}
 
     def _end_now(self, instance_id: str, outcome: Outcome, details: str = "", error: str = "") -> None:
         self.ended.append(Ended(instance_id, outcome, details, error, own=outcome != Outcome.PATCHED))
@@ -444,21 +477,41 @@ class DrainStage:
         self._restore()
 
     # ----------------------------------------------------------------- resume
+    def installing(self, instance_ids: Sequence[str]) -> None:
+        """The runner found these instances' installs started by a run that died (recorded,
+        or an intent the fleet had accepted): out of service, their install in flight."""
+        for iid in instance_ids:
+            if iid in self.drained:
+                self.held[iid] = self.drained.pop(iid)
+                self.held[iid].phase = "installing"
+
     def _resume(self, entries: Sequence[Mapping[str, Any]]) -> None:
         """Instances a run that died took out and did not put back: those with an outcome are
-        put back at once; the others are held (their install may be in flight)."""
-        restored = {
-            i
-            for e in entries
-            if e.get("kind") == "restore" and e.get("wave") == self.wave
-            for i in e["instance_ids"]
-        }
+        put back at once; the others are held (their install may be in flight). Put back but
+        not recorded as ended: the outcome these stages had decided is given again, and a
+        verified one awaits its health again."""
+        restores = [e for e in entries if e.get("kind") == "restore" and e.get("wave") == self.wave]
+        restored = {i for e in restores for i in e["instance_ids"]}
         decided = {e["instance_id"] for e in entries if e.get("kind") == "outcome"}
+        waiting: dict[str, tuple[dt.datetime, str]] = {}
+        for entry in restores:
+            for iid, (outcome, details, error, own) in entry.get("decided", {}).items():
+                if iid not in decided:
+                    self.ended.append(Ended(iid, Outcome(outcome), details, error, own))
+            for iid, details in entry.get("waiting", {}).items():
+                if iid not in decided:
+                    waiting[iid] = (_when(entry["at"]), details)
         for entry in (e for e in entries if e.get("kind") == "drain" and e.get("wave") == self.wave):
             for iid, what in entry["instances"].items():
+                targets = tuple(TargetRegistration(arn, iid, port) for arn, port in what["targets"])
+                if iid in waiting:
+                    at, details = waiting[iid]
+                    until = at + self.policy.healthy_timeout
+                    self.held[iid] = _Held("restoring", targets=targets, until=until, details=details)
+                    self.next_health = self.clock.now()
+                    continue
                 if iid in restored:
                     continue
-                targets = tuple(TargetRegistration(arn, iid, port) for arn, port in what["targets"])
                 held = _Held("draining", targets=targets, asg=what.get("asg", ""), until=_when(entry["at"]))
                 if iid in decided:
                     self.held[iid] = held

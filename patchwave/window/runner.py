@@ -279,6 +279,8 @@ class WaveRunner:
                     done=set(members) - set(open_members),
                     token=entry.get("token", ""),
                 )
+        if self.drain is not None:  # adopted intents are installs in flight too
+            self.drain.installing([i for i in self.started_at if i not in self.results])
         for entry in (e for e in entries if e["kind"] in ("reboot", "reboot_intent")):
             for iid in entry["instance_ids"]:
                 if iid not in self.results and iid not in self.rebooting:
