@@ -22,6 +22,7 @@ from patchwave.connect import FleetHandle, open_fleet
 from patchwave.errors import ConfigError
 from patchwave.reports.report import Report
 from patchwave.window.named import NamedPatches
+from patchwave.window.rollout_bake import bake, ring_alarms
 from patchwave.window.rollout import (
     RolloutState,
     check_gate,
@@ -88,8 +89,8 @@ def run_rings(
             logger.info("Rollout %s: frozen patch set %s", rollout.name, state.frozen)
         ring_state.status = "baking"
         save_state(report_dir, state, handle.clock.now())
-        handle.clock.sleep(ring.bake_minutes * 60)
-        gate = check_gate(report.totals, ring.min_success_rate, ring.allow_failed_verification)
+        alarm = bake(handle.fleet, handle.clock, ring_alarms(windows[ring.window]), ring.bake_minutes)
+        gate = check_gate(report.totals, ring.min_success_rate, ring.allow_failed_verification, alarm)
         ring_state.finished_at = _iso(handle)
         if not gate.passed:
             ring_state.status, ring_state.reason = "failed_gate", gate.reason

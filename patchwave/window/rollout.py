@@ -56,19 +56,24 @@ class GateResult:
 
 
 def check_gate(
-    totals: Mapping[str, int], min_success_rate: float, allow_failed_verification: bool
+    totals: Mapping[str, int],
+    min_success_rate: float,
+    allow_failed_verification: bool,
+    alarm: str = "",
 ) -> GateResult:
-    """Ring success rate = patched / attempted (1.0 when nothing was attempted)."""
+    """Ring success rate = patched / attempted (1.0 when nothing was attempted); no failed
+    verification unless allowed; no alarm during the bake (``alarm``: what the bake saw)."""
     attempted = sum(totals.get(k, 0) for k in ATTEMPTED)
     rate = totals.get("patched", 0) / attempted if attempted else 1.0
     failed_verification = totals.get("failed_verification", 0)
+    reasons = []
     if rate < min_success_rate:
-        return GateResult(
-            False, rate, failed_verification, f"success rate {rate:.2f} < {min_success_rate:.2f}"
-        )
+        reasons.append(f"success rate {rate:.2f} < {min_success_rate:.2f}")
     if failed_verification and not allow_failed_verification:
-        return GateResult(False, rate, failed_verification, f"{failed_verification} failed verification")
-    return GateResult(True, rate, failed_verification, "")
+        reasons.append(f"{failed_verification} failed verification")
+    if alarm:
+        reasons.append(alarm)
+    return GateResult(not reasons, rate, failed_verification, "; ".join(reasons))
 
 
 @dataclass
