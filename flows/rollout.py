@@ -20,17 +20,12 @@ from patchwave.config import Window, load_config
 from patchwave.config.rollouts import Rollout, load_rollouts
 from patchwave.connect import FleetHandle, open_fleet
 from patchwave.errors import ConfigError
+from patchwave.history.port import HistoryStore
+from patchwave.history.rollouts import load_rollout, open_rollout_store, save_rollout
 from patchwave.reports.report import Report
 from patchwave.window.named import NamedPatches
+from patchwave.window.rollout import RolloutState, check_gate, frozen_set, new_state
 from patchwave.window.rollout_bake import bake, ring_alarms
-from patchwave.window.rollout import (
-    RolloutState,
-    check_gate,
-    frozen_set,
-    load_state,
-    new_state,
-    save_state,
-)
 
 
 def find_rollout(config_dir: str, name: str) -> tuple[Rollout, dict[str, Window]]:
@@ -55,10 +50,17 @@ def _iso(handle: FleetHandle) -> str:
 
 
 def run_rings(
-    handle: FleetHandle, rollout: Rollout, windows: dict[str, Window], state: RolloutState, report_dir: str
+    handle: FleetHandle,
+    rollout: Rollout,
+    windows: dict[str, Window],
+    state: RolloutState,
+    report_dir: str,
+    store: HistoryStore,
 ) -> State:
-    """Run every ring from the first not passed/promoted; stop at a failed gate."""
+    """Run every ring from the first not passed/promoted; stop at a failed gate. The state is
+    written to the store at every step."""
     logger = get_run_logger()
+
     state.status, state.reason = "running", ""
     while (index := state.next_ring()) is not None:
         ring, ring_state = rollout.rings[index], state.rings[index]
@@ -66,7 +68,7 @@ def run_rings(
         named = None
         if index > 0 and not state.frozen:  # never fall back to what the baseline approves now
             ring_state.status, ring_state.reason = "passed", "ring 1 installed nothing: nothing to install"
-            save_state(report_dir, state, handle.clock.now())
+            save_rollout(store, state, handle.clock.now())
             continue
         if index > 0:  # exactly ring 1's set, per operating system
             frozen_ids = sorted({i for ids in state.frozen.values() for i in ids})
@@ -76,7 +78,7 @@ def run_rings(
             )
         started = handle.clock.now()
         ring_state.status, ring_state.started_at = "running", started.isoformat()
-        save_state(report_dir, state, started)
+        save_rollout(store, state, started)
         report = rollout_ring(handle, spec, report_dir, named)
         ring_state.run_id = report.run_id
         if index == 0:
@@ -88,19 +90,19 @@ def run_rings(
             )
             logger.info("Rollout %s: frozen patch set %s", rollout.name, state.frozen)
         ring_state.status = "baking"
-        save_state(report_dir, state, handle.clock.now())
+        save_rollout(store, state, handle.clock.now())
         alarm = bake(handle.fleet, handle.clock, ring_alarms(windows[ring.window]), ring.bake_minutes)
         gate = check_gate(report.totals, ring.min_success_rate, ring.allow_failed_verification, alarm)
         ring_state.finished_at = _iso(handle)
         if not gate.passed:
             ring_state.status, ring_state.reason = "failed_gate", gate.reason
             state.status, state.reason = "failed_gate", f"ring {index + 1} ({ring.window}): {gate.reason}"
-            save_state(report_dir, state, handle.clock.now())
+            save_rollout(store, state, handle.clock.now())
             return Failed(message=f"rollout {rollout.name}: {state.reason}")
         ring_state.status = "passed"
-        save_state(report_dir, state, handle.clock.now())
+        save_rollout(store, state, handle.clock.now())
     state.status = "passed"
-    save_state(report_dir, state, handle.clock.now())
+    save_rollout(store, state, handle.clock.now())
     return Completed(message=f"rollout {rollout.name}: {len(state.rings)} ring(s) passed")
 
 
@@ -115,7 +117,8 @@ def rollout(
 ) -> State:
     """Start a rollout (or, ``resume``, continue it from its state file after a promote)."""
     spec, windows = find_rollout(config_dir, name)
-    state = load_state(report_dir, name) if resume else None
+    store = open_rollout_store(config_dir)
+    state = load_rollout(store, name, report_dir) if resume else None
     if resume and state is None:
         raise ConfigError("rollout", "name", name, "no rollout state to continue")
     if state is None:
@@ -123,28 +126,38 @@ def rollout(
     if state.status == "aborted":
         return Failed(message=f"rollout {name} was aborted: {state.reason}")
     handle = open_fleet(fleet, load_config(config_dir), speed)
-    return run_rings(handle, spec, windows, state, report_dir)
+    return run_rings(handle, spec, windows, state, report_dir, store)
 
 
 def mark(
-    report_dir: str, name: str, status: str, reason: str, now: dt.datetime | None = None
+    store: HistoryStore,
+    name: str,
+    status: str,
+    reason: str,
+    now: dt.datetime | None = None,
+    report_dir: str | None = None,
 ) -> RolloutState:
-    """promote: the failed ring becomes promoted; abort: the rollout ends. One state write."""
-    state = load_state(report_dir, name)
-    if state is None:
-        raise ConfigError("rollout", "name", name, "no rollout state (start it first)")
+    """promote: the failed ring becomes promoted; abort: the rollout ends. One transaction."""
     if not reason.strip():
         raise ConfigError("rollout", "--reason", reason, "a reason is required")
-    if status == "promoted":
-        failed = [r for r in state.rings if r.status == "failed_gate"]
-        if not failed:
-            raise ConfigError("rollout", "name", name, f"no ring failed its gate (status {state.status})")
-        failed[0].status, failed[0].reason = "promoted", reason
-        state.status, state.reason = "running", ""
-    else:
-        state.status, state.reason = "aborted", reason
-        for ring in state.rings:
-            if ring.status in ("pending", "failed_gate"):
-                ring.status = "aborted"
-    save_state(report_dir, state, now or dt.datetime.now(dt.UTC))
-    return state
+    load_rollout(store, name, report_dir)  # a legacy state file is migrated first
+
+    def change(state: RolloutState) -> RolloutState:
+        if status == "promoted":
+            failed = [r for r in state.rings if r.status == "failed_gate"]
+            if not failed:
+                raise ConfigError("rollout", "name", name, f"no ring failed its gate (status {state.status})")
+            failed[0].status, failed[0].reason = "promoted", reason
+            state.status, state.reason = "running", ""
+        else:
+            state.status, state.reason = "aborted", reason
+            for ring in state.rings:
+                if ring.status in ("pending", "failed_gate"):
+                    ring.status = "aborted"
+        state.updated_at = (now or dt.datetime.now(dt.UTC)).isoformat()
+        return state
+
+    changed = store.update_rollout(name, change)
+    if changed is None:
+        raise ConfigError("rollout", "name", name, "no rollout state (start it first)")
+    return changed

@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from patchwave.cli_options import DEMO_FLEET, ConfigOpt, FleetOpt, SpeedOpt
 from patchwave.errors import PatchwaveError
 
+if TYPE_CHECKING:
+    from patchwave.window.rollout import RolloutState
+
 rollout_app = typer.Typer(help="Rollouts: rings of windows, ring 1's patch set frozen for the others.")
 
-ReportDirOpt = Annotated[Path, typer.Option("--report-dir", help="Reports; rollout state in .rollouts/.")]
+ReportDirOpt = Annotated[
+    Path, typer.Option("--report-dir", help="Reports (a legacy .rollouts/NAME.json there is migrated).")
+]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the rollout state).")]
 
 
@@ -48,18 +53,41 @@ def run_rollout(
         resume=resume,
         return_state=True,
     )
-    _print_summary(report_dir, name)
+    _print_summary(config, report_dir, name)
     typer.echo(f"rollout {name}: {state.name}: {state.message}")
     if not state.is_completed():
         raise typer.Exit(1)
 
 
-def _print_summary(report_dir: Path, name: str) -> None:
+def _state(config: Path, report_dir: Path, name: str) -> RolloutState | None:
+    """The rollout's state from the history store history.yaml names (a legacy state file
+    under ``report_dir`` is migrated into it first)."""
+    from patchwave.history.rollouts import load_rollout, open_rollout_store
+
+    store = open_rollout_store(config)
+    try:
+        return load_rollout(store, name, report_dir)
+    finally:
+        store.close()
+
+
+def _mark(config: Path, report_dir: Path, name: str, status: str, reason: str) -> RolloutState:
+    """Promote or abort: one transaction on the history store."""
+    from flows.rollout import mark
+    from patchwave.history.rollouts import open_rollout_store
+
+    store = open_rollout_store(config)
+    try:
+        return mark(store, name, status, reason, report_dir=str(report_dir))
+    finally:
+        store.close()
+
+
+def _print_summary(config: Path, report_dir: Path, name: str) -> None:
     """One line per ring (window, status, run id, reason) and the frozen set per platform."""
     from patchwave.reports.console import strip_control
-    from patchwave.window.rollout import load_state
 
-    saved = load_state(report_dir, name)
+    saved = _state(config, report_dir, name)
     if saved is None:
         return
     for index, ring in enumerate(saved.rings, 1):
@@ -82,13 +110,15 @@ def start(
 
 
 @rollout_app.command("status")
-def status(name: str, report_dir: ReportDirOpt = Path("reports")) -> None:
-    """The rollout's state file, as JSON."""
+def status(name: str, config: ConfigOpt = Path("config"), report_dir: ReportDirOpt = Path("reports")) -> None:
+    """The rollout's state (from the history store), as JSON."""
     from patchwave.cli import fail
     from patchwave.errors import ConfigError
-    from patchwave.window.rollout import load_state
 
-    state = load_state(report_dir, name)
+    try:
+        state = _state(config, report_dir, name)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
     if state is None:
         raise fail(ConfigError("rollout status", "name", name, "no rollout state"))
     typer.echo(json.dumps(asdict(state), indent=2, sort_keys=True))
@@ -104,24 +134,27 @@ def promote(
     speed: SpeedOpt = None,
 ) -> None:
     """Mark the ring that failed its gate promoted, then run the remaining rings."""
-    from flows.rollout import mark
     from patchwave.cli import fail
 
     try:
-        mark(str(report_dir), name, "promoted", reason)
+        _mark(config, report_dir, name, "promoted", reason)
     except PatchwaveError as exc:
         raise fail(exc) from None
     run_rollout(name, config, fleet, report_dir, speed, resume=True)
 
 
 @rollout_app.command("abort")
-def abort(name: str, reason: ReasonOpt, report_dir: ReportDirOpt = Path("reports")) -> None:
+def abort(
+    name: str,
+    reason: ReasonOpt,
+    config: ConfigOpt = Path("config"),
+    report_dir: ReportDirOpt = Path("reports"),
+) -> None:
     """End the rollout: no further ring runs."""
-    from flows.rollout import mark
     from patchwave.cli import fail
 
     try:
-        mark(str(report_dir), name, "aborted", reason)
+        _mark(config, report_dir, name, "aborted", reason)
     except PatchwaveError as exc:
         raise fail(exc) from None
     typer.echo(f"rollout {name}: aborted")

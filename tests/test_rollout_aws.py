@@ -70,6 +70,7 @@ def test_ring_two_through_the_aws_adapter_sends_exactly_ring_ones_set_per_platfo
     from prefect import flow
 
     from flows.rollout import find_rollout, run_rings
+    from patchwave.history.rollouts import open_rollout_store
     from patchwave.window.rollout import new_state
 
     folder = two_os_config(tmp_path)
@@ -86,14 +87,16 @@ def test_ring_two_through_the_aws_adapter_sends_exactly_ring_ones_set_per_platfo
     handle = FleetHandle(adapter, clock, "emulated account")
     rollout, windows = find_rollout(str(folder), "two-os")
     state = new_state("two-os", [r.window for r in rollout.rings])
+    store = open_rollout_store(folder)
 
     @flow(name="rollout-aws-under-test")
     def under_test() -> Any:
-        return run_rings(handle, rollout, windows, state, str(tmp_path / "reports"))
+        return run_rings(handle, rollout, windows, state, str(tmp_path / "reports"), store)
 
     final = under_test(return_state=True)
     assert final.is_completed(), final.message
     assert [r.status for r in state.rings] == ["passed", "passed"]
+    assert store.rollout("two-os") == state  # what the flow wrote to the history store
     assert set(state.frozen) == {"AMAZON_LINUX_2023", "UBUNTU"}
     assert "tzdata.noarch" not in state.frozen["AMAZON_LINUX_2023"]  # not approved when ring 1 ran
 

@@ -42,7 +42,7 @@ def test_the_bake_looks_once_a_minute_and_stops_at_the_first_alarm(config) -> No
     assert clock.now() - start == dt.timedelta(minutes=30)
     assert fleet.api_calls()["DescribeAlarms"] == 31  # at 0, 1, ..., 30: never more than once a minute
     reason = bake(fleet, clock, ["quiet", "p99-latency"], 240)  # fires 70.5 minutes in, for 0.9 minute
-    assert "alarm 'p99-latency' is in ALARM during the bake (2026-11-29 03:41 UTC)" == reason
+    assert reason == "alarm 'p99-latency' is in ALARM during the bake (2026-11-29 03:41 UTC)"
     assert clock.now() - start == dt.timedelta(minutes=101)  # the first look after it fired ends the bake
     assert fleet.api_calls()["DescribeAlarms"] == 31 + 72
     before = fleet.api_calls()["DescribeAlarms"]
@@ -71,7 +71,7 @@ def test_an_alarm_firing_inside_the_bake_fails_the_gate_and_names_the_alarm(tmp_
     )
     assert started.exit_code == 1, started.output
     assert "web-5xx" in started.output
-    status = json.loads(runner.invoke(app, ["rollout", "status", "baked", *common[2:]]).output)
+    status = json.loads(runner.invoke(app, ["rollout", "status", "baked", *common]).output)
     assert status["status"] == "failed_gate"
     assert "alarm 'web-5xx' is in ALARM during the bake (2026-11-29 12:00 UTC)" in status["reason"]
     assert [r["status"] for r in status["rings"]] == ["failed_gate", "pending"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
+from patchwave.history import rollouts_sql
 from patchwave.history.records import InstanceObservation, PatchObservation, RunRecord
+from patchwave.window.rollout import RolloutState
 
 metadata = sa.MetaData()
 
@@ -239,6 +242,20 @@ class SqlHistoryStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- rollouts (tables of migration 0002, patchwave/history/rollouts_sql.py)
+    def save_rollout(self, state: RolloutState) -> None:
+        with self.engine.begin() as conn:
+            rollouts_sql.write(conn, state)
+
+    def rollout(self, name: str) -> RolloutState | None:
+        with self.engine.connect() as conn:
+            return rollouts_sql.read(conn, name)
+
+    def update_rollout(
+        self, name: str, change: Callable[[RolloutState], RolloutState]
+    ) -> RolloutState | None:
+        return rollouts_sql.update(self.engine, name, change)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

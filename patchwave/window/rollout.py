@@ -5,18 +5,16 @@ ran "whatever the baseline approves today" would install in production what no c
 saw. So after ring 1 the packages its instances installed *during the ring* (installed_time at
 or after the ring's start) are frozen, per operating system, and every later ring runs its
 window with them as the install override. The gate between rings reads the ring's report.
-State is one small JSON file per rollout, replaced atomically (temp file + os.replace), so a
-killed process leaves the previous state or the new one, never half of one.
+The state is durable in the history store (``patchwave/history/rollouts.py``), written whole
+in one transaction each time, so a killed process leaves the previous state or the new one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchwave.fleet import InstancePatch
@@ -94,6 +92,7 @@ class RolloutState:
     status: str = "pending"
     reason: str = ""
     updated_at: str = ""
+    paused_run: str = ""  # the flow run paused for a typed promote/abort, while it waits
 
     def next_ring(self) -> int | None:
         """The index of the first ring not yet passed/promoted (None: all done)."""
@@ -104,28 +103,12 @@ class RolloutState:
 
 
 def state_path(report_dir: Path | str, name: str) -> Path:
+    """Where rollouts kept their state before the history store (read once, then migrated)."""
     return Path(report_dir) / ".rollouts" / f"{name}.json"
 
 
-def save_state(report_dir: Path | str, state: RolloutState, now: dt.datetime) -> Path:
-    """Write the state atomically: a temp file in the same folder, fsync, then os.replace."""
-    path = state_path(report_dir, state.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state.updated_at = now.isoformat()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{state.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(state), handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def load_state(report_dir: Path | str, name: str) -> RolloutState | None:
+    """A state file an earlier patchwave wrote (``patchwave/history/rollouts.py`` migrates it)."""
     path = state_path(report_dir, name)
     if not path.exists():
         return None
