@@ -13,9 +13,10 @@ import datetime as dt
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.states import Completed, Failed, State
+from prefect.states import Cancelled, Completed, Failed, State
 
 from flows.patch_window import DEFAULT_FLEET, run_window
+from flows.rollout_pause import ask_decision, current_run_id
 from patchwave.config import Window, load_config
 from patchwave.config.rollouts import Rollout, load_rollouts
 from patchwave.connect import FleetHandle, open_fleet
@@ -24,7 +25,7 @@ from patchwave.history.port import HistoryStore
 from patchwave.history.rollouts import load_rollout, open_rollout_store, save_rollout
 from patchwave.reports.report import Report
 from patchwave.window.named import NamedPatches
-from patchwave.window.rollout import RolloutState, check_gate, frozen_set, new_state
+from patchwave.window.rollout import RolloutState, adopt, check_gate, decide, frozen_set, new_state
 from patchwave.window.rollout_bake import bake, ring_alarms
 
 
@@ -56,9 +57,11 @@ def run_rings(
     state: RolloutState,
     report_dir: str,
     store: HistoryStore,
+    pause: bool = False,
 ) -> State:
-    """Run every ring from the first not passed/promoted; stop at a failed gate. The state is
-    written to the store at every step."""
+    """Run every ring from the first not passed/promoted. At a failed gate: with ``pause`` (and
+    the rollout's ``pause_hours``), wait in the paused run for a typed decision; else stop. The
+    state is written to the store at every step."""
     logger = get_run_logger()
 
     state.status, state.reason = "running", ""
@@ -97,13 +100,52 @@ def run_rings(
         if not gate.passed:
             ring_state.status, ring_state.reason = "failed_gate", gate.reason
             state.status, state.reason = "failed_gate", f"ring {index + 1} ({ring.window}): {gate.reason}"
+            waiting = current_run_id() if pause and rollout.pause_hours > 0 else None
+            state.paused_run = str(waiting or "")
             save_rollout(store, state, handle.clock.now())
-            return Failed(message=f"rollout {rollout.name}: {state.reason}")
+            if waiting is None:
+                return Failed(message=f"rollout {rollout.name}: {state.reason}")
+            ended = wait_for_decision(store, rollout, state, index)
+            if ended is not None:
+                return ended
+            continue
         ring_state.status = "passed"
         save_rollout(store, state, handle.clock.now())
     state.status = "passed"
     save_rollout(store, state, handle.clock.now())
     return Completed(message=f"rollout {rollout.name}: {len(state.rings)} ring(s) passed")
+
+
+def wait_for_decision(store: HistoryStore, rollout: Rollout, state: RolloutState, index: int) -> State | None:
+    """The paused run's answer, applied in one transaction (None: promoted, go on)."""
+    ring = rollout.rings[index]
+    answer = ask_decision(
+        rollout.name, index + 1, ring.window, state.rings[index].reason, rollout.pause_hours
+    )
+    now = dt.datetime.now(dt.UTC)  # an operator's decision happens on wall time
+    if answer is None:
+
+        def stop_waiting(stored: RolloutState) -> RolloutState:
+            stored.paused_run = ""
+            return stored
+
+        adopt(state, store.update_rollout(rollout.name, stop_waiting) or state)
+        return Failed(
+            message=f"rollout {rollout.name}: {state.reason}; no decision within {rollout.pause_hours:g} h "
+            "(promote or abort with `patchwave rollout`)"
+        )
+    status = "promoted" if answer.decision == "promote" else "aborted"
+    try:
+        decided = store.update_rollout(
+            rollout.name, lambda stored: decide(stored, status, answer.reason, now)
+        )
+    except ConfigError as exc:  # decided meanwhile from the CLI (after the pause had ended)
+        return Failed(message=f"rollout {rollout.name}: {exc}")
+    adopt(state, decided or state)
+    if status == "aborted":
+        return Cancelled(message=f"rollout {rollout.name} aborted: {answer.reason}")
+    get_run_logger().info("Rollout %s: ring %d promoted (%s)", rollout.name, index + 1, answer.reason)
+    return None
 
 
 @flow(name="rollout")
@@ -114,8 +156,11 @@ def rollout(
     report_dir: str = "reports",
     speed: float | None = None,
     resume: bool = False,
+    pause: bool = True,
 ) -> State:
-    """Start a rollout (or, ``resume``, continue it from its state file after a promote)."""
+    """Start a rollout (or, ``resume``, continue it from its stored state after a promote).
+    ``pause``: a ring that fails its gate pauses this run for a promote/abort decision (the
+    form in the UI) for the rollout's ``pause_hours``; without, the run ends Failed at once."""
     spec, windows = find_rollout(config_dir, name)
     store = open_rollout_store(config_dir)
     state = load_rollout(store, name, report_dir) if resume else None
@@ -126,7 +171,7 @@ def rollout(
     if state.status == "aborted":
         return Failed(message=f"rollout {name} was aborted: {state.reason}")
     handle = open_fleet(fleet, load_config(config_dir), speed)
-    return run_rings(handle, spec, windows, state, report_dir, store)
+    return run_rings(handle, spec, windows, state, report_dir, store, pause)
 
 
 def mark(
@@ -141,23 +186,8 @@ def mark(
     if not reason.strip():
         raise ConfigError("rollout", "--reason", reason, "a reason is required")
     load_rollout(store, name, report_dir)  # a legacy state file is migrated first
-
-    def change(state: RolloutState) -> RolloutState:
-        if status == "promoted":
-            failed = [r for r in state.rings if r.status == "failed_gate"]
-            if not failed:
-                raise ConfigError("rollout", "name", name, f"no ring failed its gate (status {state.status})")
-            failed[0].status, failed[0].reason = "promoted", reason
-            state.status, state.reason = "running", ""
-        else:
-            state.status, state.reason = "aborted", reason
-            for ring in state.rings:
-                if ring.status in ("pending", "failed_gate"):
-                    ring.status = "aborted"
-        state.updated_at = (now or dt.datetime.now(dt.UTC)).isoformat()
-        return state
-
-    changed = store.update_rollout(name, change)
+    when = now or dt.datetime.now(dt.UTC)
+    changed = store.update_rollout(name, lambda state: decide(state, status, reason, when))
     if changed is None:
         raise ConfigError("rollout", "name", name, "no rollout state (start it first)")
     return changed

@@ -27,8 +27,24 @@ ReportDirOpt = Annotated[
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the rollout state).")]
 
 
+PauseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--pause/--no-pause",
+        help="At a failed gate, wait (the rollout's pause_hours) for a promote/abort answered in the "
+        "Prefect UI or with `rollout promote|abort`; default: exit 1 at once.",
+    ),
+]
+
+
 def run_rollout(
-    name: str, config: Path, fleet: str, report_dir: Path, speed: float | None, resume: bool
+    name: str,
+    config: Path,
+    fleet: str,
+    report_dir: Path,
+    speed: float | None,
+    resume: bool,
+    pause: bool = False,
 ) -> None:
     """Validate, run the flow, print the state; exit 1 when a gate fails."""
     from patchwave.cli import _prefect_quiet, _speed, _validate_fleet_option, fail
@@ -51,6 +67,7 @@ def run_rollout(
         report_dir=str(report_dir),
         speed=speed,
         resume=resume,
+        pause=pause,
         return_state=True,
     )
     _print_summary(config, report_dir, name)
@@ -71,6 +88,13 @@ def _state(config: Path, report_dir: Path, name: str) -> RolloutState | None:
         store.close()
 
 
+def _check_reason(reason: str) -> None:
+    from patchwave.errors import ConfigError
+
+    if not reason.strip():
+        raise ConfigError("rollout", "--reason", reason, "a reason is required")
+
+
 def _mark(config: Path, report_dir: Path, name: str, status: str, reason: str) -> RolloutState:
     """Promote or abort: one transaction on the history store."""
     from flows.rollout import mark
@@ -81,6 +105,28 @@ def _mark(config: Path, report_dir: Path, name: str, status: str, reason: str) -
         return mark(store, name, status, reason, report_dir=str(report_dir))
     finally:
         store.close()
+
+
+def _answer_paused(config: Path, report_dir: Path, name: str, decision: str, reason: str) -> bool:
+    """A rollout run paused at a failed gate gets the decision through Prefect's API, as the
+    UI's form would send it (False: no run waits, or it no longer does: decide here)."""
+    state = _state(config, report_dir, name)
+    if state is None or not state.paused_run:
+        return False
+    from uuid import UUID
+
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.rollout_pause import RingDecision
+
+    answer = RingDecision(decision=decision, reason=reason)  # type: ignore[arg-type]
+    try:
+        resume_flow_run(UUID(state.paused_run), run_input=answer.model_dump())
+    except Exception as exc:  # noqa: BLE001 - not paused any more, or the API is away
+        typer.echo(f"rollout {name}: run {state.paused_run} does not wait any more ({exc})", err=True)
+        return False
+    typer.echo(f"rollout {name}: {decision} sent to the paused run {state.paused_run}")
+    return True
 
 
 def _print_summary(config: Path, report_dir: Path, name: str) -> None:
@@ -104,9 +150,10 @@ def start(
     fleet: FleetOpt = DEMO_FLEET,
     report_dir: ReportDirOpt = Path("reports"),
     speed: SpeedOpt = None,
+    pause: PauseOpt = False,
 ) -> None:
     """Run the rollout's rings in order (bake, gate, next ring)."""
-    run_rollout(name, config, fleet, report_dir, speed, resume=False)
+    run_rollout(name, config, fleet, report_dir, speed, resume=False, pause=pause)
 
 
 @rollout_app.command("status")
@@ -133,10 +180,14 @@ def promote(
     report_dir: ReportDirOpt = Path("reports"),
     speed: SpeedOpt = None,
 ) -> None:
-    """Mark the ring that failed its gate promoted, then run the remaining rings."""
+    """Promote the ring that failed its gate: the paused run goes on with the next ring, else
+    the ring is marked promoted here and the remaining rings run."""
     from patchwave.cli import fail
 
     try:
+        _check_reason(reason)
+        if _answer_paused(config, report_dir, name, "promote", reason):
+            return
         _mark(config, report_dir, name, "promoted", reason)
     except PatchwaveError as exc:
         raise fail(exc) from None
@@ -150,10 +201,13 @@ def abort(
     config: ConfigOpt = Path("config"),
     report_dir: ReportDirOpt = Path("reports"),
 ) -> None:
-    """End the rollout: no further ring runs."""
+    """End the rollout: no further ring runs (a paused run is answered and ends Cancelled)."""
     from patchwave.cli import fail
 
     try:
+        _check_reason(reason)
+        if _answer_paused(config, report_dir, name, "abort", reason):
+            return
         _mark(config, report_dir, name, "aborted", reason)
     except PatchwaveError as exc:
         raise fail(exc) from None

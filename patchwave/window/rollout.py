@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from patchwave.errors import ConfigError
 from patchwave.fleet import InstancePatch
 
 STATUSES = ("pending", "running", "baking", "passed", "failed_gate", "promoted", "aborted")
@@ -115,6 +116,37 @@ def load_state(report_dir: Path | str, name: str) -> RolloutState | None:
     data = json.loads(path.read_text())
     rings = [RingState(**r) for r in data.pop("rings")]
     return RolloutState(rings=rings, **data)
+
+
+def decide(state: RolloutState, status: str, reason: str, now: dt.datetime) -> RolloutState:
+    """An operator's decision on a rollout (CLI or the paused run's form), in place:
+    ``promoted``: the ring that failed its gate is promoted and the rollout runs on;
+    ``aborted``: the rollout ends, no ring still to run will. Either ends a wait for a decision."""
+    if not reason.strip():
+        raise ConfigError("rollout", "--reason", reason, "a reason is required")
+    if status == "promoted":
+        failed = [r for r in state.rings if r.status == "failed_gate"]
+        if not failed:
+            raise ConfigError(
+                "rollout", "name", state.name, f"no ring failed its gate (status {state.status})"
+            )
+        failed[0].status, failed[0].reason = "promoted", reason
+        state.status, state.reason = "running", ""
+    else:
+        state.status, state.reason = "aborted", reason
+        for ring in state.rings:
+            if ring.status in ("pending", "failed_gate"):
+                ring.status = "aborted"
+    state.paused_run = ""
+    state.updated_at = now.isoformat()
+    return state
+
+
+def adopt(state: RolloutState, stored: RolloutState) -> RolloutState:
+    """Make ``state`` (the flow's object) what the store holds now, in place."""
+    for item in fields(state):
+        setattr(state, item.name, getattr(stored, item.name))
+    return state
 
 
 def new_state(name: str, windows: Sequence[str]) -> RolloutState:
