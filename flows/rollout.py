@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled, Completed, Failed, State
 
+from flows.parameters import checked
 from flows.patch_window import DEFAULT_FLEET, run_window
 from flows.rollout_pause import ask_decision, current_run_id
 from patchwave.config import Window, load_config
@@ -155,16 +156,16 @@ def rollout(
     fleet: str = DEFAULT_FLEET,
     report_dir: str = "reports",
     speed: float | None = None,
-    resume: bool = False,
+    after_promote: bool = False,
     pause: bool = True,
 ) -> State:
-    """Start a rollout (or, ``resume``, continue it from its stored state after a promote).
+    """Start a rollout (or, ``after_promote``, continue it from its stored state).
     ``pause``: a ring that fails its gate pauses this run for a promote/abort decision (the
     form in the UI) for the rollout's ``pause_hours``; without, the run ends Failed at once."""
     spec, windows = find_rollout(config_dir, name)
     store = open_rollout_store(config_dir)
-    state = load_rollout(store, name, report_dir) if resume else None
-    if resume and state is None:
+    state = load_rollout(store, name, report_dir) if after_promote else None
+    if after_promote and state is None:
         raise ConfigError("rollout", "name", name, "no rollout state to continue")
     if state is None:
         state = new_state(name, [r.window for r in spec.rings])
@@ -172,6 +173,9 @@ def rollout(
         return Failed(message=f"rollout {name} was aborted: {state.reason}")
     handle = open_fleet(fleet, load_config(config_dir), speed)
     return run_rings(handle, spec, windows, state, report_dir, store, pause)
+
+
+checked(rollout)  # deployment parameters: one line, before anything starts
 
 
 def mark(

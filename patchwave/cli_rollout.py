@@ -66,7 +66,7 @@ def run_rollout(
         fleet=fleet,
         report_dir=str(report_dir),
         speed=speed,
-        resume=resume,
+        after_promote=resume,
         pause=pause,
         return_state=True,
     )

@@ -64,6 +64,13 @@ def stored(folder: Path) -> RolloutState:
     return state
 
 
+def waiting_run(folder: Path) -> str:
+    from patchwave.history.rollouts import open_rollout_store
+
+    state = open_rollout_store(folder).rollout("paused")
+    return state.paused_run if state is not None else ""
+
+
 def wait_paused(folder: Path, timeout: float = 90) -> UUID:
     """The run the stored state says waits, once Prefect has it Paused."""
     from prefect.client.orchestration import get_client
@@ -71,10 +78,7 @@ def wait_paused(folder: Path, timeout: float = 90) -> UUID:
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
-            try:
-                waiting = stored(folder).paused_run
-            except AssertionError:
-                waiting = ""
+            waiting = waiting_run(folder)
             if waiting:
                 state = client.read_flow_run(UUID(waiting)).state
                 if state is not None and state.is_paused():

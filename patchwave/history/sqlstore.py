@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from importlib import resources
@@ -83,8 +84,17 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+_MIGRATING = threading.Lock()  # alembic's migration context is module-global: one at a time
+
+
 def migrate(engine: sa.Engine) -> None:
-    """Alembic upgrade to head on this engine (the scripts ship inside the package)."""
+    """Alembic upgrade to head on this engine (the scripts ship inside the package). One
+    thread at a time: a rollout's flow and the CLI answering it may open stores at once."""
+    with _MIGRATING:
+        _upgrade(engine)
+
+
+def _upgrade(engine: sa.Engine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(resources.files("patchwave.history") / "migrations"))
     with engine.begin() as connection:
