@@ -3,8 +3,9 @@
 Each ring is its own flow run (its own run id, ledger and report) on one fleet handle, so the
 simulator keeps its state and virtual clock across rings. Between rings the flow bakes on the
 fleet's clock (virtual on the simulator: it advances, it never sleeps) and checks the gate;
-a failed gate stops the rollout (state failed_gate, flow run Failed with the reason) until an
-operator promotes (``patchwave rollout promote``) or aborts it.
+a failed gate stops the rollout (state failed_gate) until an operator promotes or aborts it:
+in a paused run's form (``flows/rollout_pause.py``) or with ``patchwave rollout promote|abort``.
+The state is durable in the history store (``patchwave/history/rollouts.py``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """``patchwave rollout start|status|promote|abort``: rings with a frozen patch set.
 
 Bad input (unknown rollout, bad rollouts.yaml, a promote with no failed ring) is one line on
-stderr and exit 2, before any fleet is opened. A rollout whose gate fails exits 1 with the reason.
+stderr and exit 2, before any fleet is opened. A rollout whose gate fails exits 1 with the reason
+(or, with ``--pause``, waits for a decision). The state is read from and written to the history
+store that ``<config>/history.yaml`` names.
 """
 
 from __future__ import annotations
