@@ -134,6 +134,7 @@ def test_failed_gate_stops_then_promote_continues_and_abort_ends(tmp_path: Path)
         ("rollouts: [{name: x, rings: [{window: nope}]}]", "rollouts[0].rings[0].window = 'nope'"),
         ("rollouts: [{name: x, rings: [{window: rings-web, min_success_rate: 2}]}]", "min_success_rate = 2"),
         ("rollouts: [{name: x, rings: [{window: rings-web, bake: 5}]}]", "unknown key"),
+        ("rollouts: [{name: x, pause_hours: -1, rings: [{window: rings-web}]}]", "pause_hours = -1"),
     ],
 )
 def test_bad_rollouts_yaml_is_one_line(tmp_path: Path, text: str, expected: str) -> None:
