@@ -17,6 +17,8 @@ from prefect.schedules import Cron
 
 from deployments.history import ENTRYPOINT as COMPLIANCE_SCAN_ENTRYPOINT
 from deployments.history import compliance_scan_spec
+from deployments.rollouts import ENTRYPOINT as ROLLOUT_ENTRYPOINT
+from deployments.rollouts import rollout_specs, unschedule_rings
 from flows.account_window import account_window
 from flows.emergency_form import emergency_form
 from flows.multi_account import patch_accounts
@@ -60,8 +62,10 @@ def deployment_specs(
                 "description": f"{window.description or f'Patch window {window.name}'} {when}",
             }
         )
+    unschedule_rings(config, specs)  # deployments/rollouts.py: a rollout runs its rings
     if config.aws.accounts is not None:
         specs += account_specs(config, specs, base)
+    specs += rollout_specs(config, base, TAG)
     specs.append(
         {
             "flow": emergency_form,
@@ -163,6 +167,7 @@ ENTRYPOINTS = {
     "patch-accounts": "flows/multi_account.py:patch_accounts",
     "account-window": "flows/account_window.py:account_window",
     "compliance-scan": COMPLIANCE_SCAN_ENTRYPOINT,
+    "rollout": ROLLOUT_ENTRYPOINT,
 }
 
 

@@ -435,10 +435,16 @@ def plan(
     from patchwave.reports.plan_drain import drain_lines, plan_drains
 
     drains = plan_drains(handle.fleet, spec, result)
+    from patchwave.reports.plan_rings import ring_lines, stored_rings
+
+    try:  # a ring of a rollout: its place, bake, gate and patch set (patchwave/reports/plan_rings.py)
+        rings = stored_rings(cfg, spec.name)
+    except PatchwaveError as exc:
+        raise fail(exc) from None
     if output_json:
         from patchwave.reports.plan_output import plan_json
 
-        sys.stdout.write(plan_json(result, len(targets), spec.snapshot, gates, drains) + "\n")
+        sys.stdout.write(plan_json(result, len(targets), spec.snapshot, gates, drains, rings) + "\n")
         return
     from patchwave.reports.plan_output import snapshot_lines, wide_console
 
@@ -453,7 +459,7 @@ def plan(
 
     for line in gate_lines(gates):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
-    for line in drain_lines(drains, result):
+    for line in drain_lines(drains, result) + ring_lines(rings):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
     to_install = sum(len(w.install_ids) for w in result.waves)
     out.print(

@@ -15,6 +15,8 @@ def with_windows(config: Config, names: list[str]) -> Config:
     base = config.windows.windows[0].model_dump(mode="json")
     windows = [dict(base, name=name) for name in names]
     windows.append({**base, "name": "manual-only", "schedule": None})
+    rings = [w.model_dump(mode="json") for w in config.windows.windows if w.name.startswith("rings-")]
+    windows += rings  # rollouts.yaml names them
     return Config(
         config.directory, config.baselines, WindowsFile.model_validate({"windows": windows}), config.aws
     )

@@ -44,5 +44,7 @@ def test_retention_forgets_old_runs_and_their_rows(url: str) -> None:
     again = SqlHistoryStore(url)  # migrations run again on open: nothing lost, nothing doubled
     assert [r.run_id for r in again.runs(since=T0 + dt.timedelta(days=15))] == ["run-20"]
     with again.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from history_alembic_version")).scalar_one() == "0001"
+        assert (
+            conn.execute(sa.text("select version_num from history_alembic_version")).scalar_one() == "0002"
+        )  # head: 0002 added rollouts
     again.close()

@@ -34,6 +34,10 @@ def config_copy(tmp_path: Path, rollouts: str | None = None, approve_after_days:
     )
     if rollouts is not None:
         (folder / "rollouts.yaml").write_text(rollouts)
+    history = folder / "history.yaml"  # this test's own history store (rollout state lives there)
+    history.write_text(
+        history.read_text().replace("  url:\n", f"  url: sqlite:///{tmp_path / 'history.db'}\n")
+    )
     return folder
 
 
@@ -45,7 +49,8 @@ def test_ring_two_installs_the_frozen_set_not_a_patch_approved_later(tmp_path: P
 
     from flows.rollout import find_rollout, run_rings
     from patchwave.connect import open_fleet
-    from patchwave.window.rollout import load_state, new_state
+    from patchwave.history.rollouts import open_rollout_store
+    from patchwave.window.rollout import new_state
 
     folder = config_copy(tmp_path, approve_after_days=4)
     reports = str(tmp_path / "reports")
@@ -55,7 +60,7 @@ def test_ring_two_installs_the_frozen_set_not_a_patch_approved_later(tmp_path: P
         spec, windows = find_rollout(str(folder), "demo-rings")
         handle = open_fleet(FLEET, load_config(folder), 0)
         state = new_state("demo-rings", [r.window for r in spec.rings])
-        final = run_rings(handle, spec, windows, state, reports)
+        final = run_rings(handle, spec, windows, state, reports, open_rollout_store(folder))
         assert final.is_completed(), final.message
         ring2_start = dt.datetime.fromisoformat(state.rings[1].started_at)
         sim = handle.fleet
@@ -66,7 +71,7 @@ def test_ring_two_installs_the_frozen_set_not_a_patch_approved_later(tmp_path: P
         return {"patches": handle.fleet.instance_patches(WEB), "ring2_start": ring2_start, "sent": sent}
 
     seen = under_test()
-    state = load_state(reports, "demo-rings")
+    state = open_rollout_store(folder).rollout("demo-rings")
     assert state is not None and [r.status for r in state.rings] == ["passed", "passed"]
     frozen = state.frozen["AMAZON_LINUX_2023"]
     assert frozen and "tzdata.noarch" not in frozen  # not approved when ring 1 ran
@@ -93,6 +98,7 @@ def test_ring_two_installs_the_frozen_set_not_a_patch_approved_later(tmp_path: P
 GATE = """
 rollouts:
   - name: gated
+    pause_hours: 0
     rings:
       - {window: rings-web, bake_minutes: 60, min_success_rate: 1.0}
       - {window: rings-canary, bake_minutes: 0, min_success_rate: 0.0}
@@ -105,24 +111,18 @@ def test_failed_gate_stops_then_promote_continues_and_abort_ends(tmp_path: Path)
     common = ["--config", str(folder), "--speed", "0", "--report-dir", str(tmp_path / "r")]
     started = runner.invoke(app, ["rollout", "start", "gated", *common])
     assert started.exit_code == 1, started.output  # one web instance fails its install
-    status = json.loads(
-        runner.invoke(app, ["rollout", "status", "gated", "--report-dir", str(tmp_path / "r")]).output
-    )
+    status = json.loads(runner.invoke(app, ["rollout", "status", "gated", *common[:2]]).output)
     assert status["status"] == "failed_gate" and "success rate" in status["reason"]
     assert [r["status"] for r in status["rings"]] == ["failed_gate", "pending"]
 
     promoted = runner.invoke(app, ["rollout", "promote", "gated", "--reason", "known flaky host", *common])
     assert promoted.exit_code == 0, promoted.output
-    status = json.loads(
-        runner.invoke(app, ["rollout", "status", "gated", "--report-dir", str(tmp_path / "r")]).output
-    )
+    status = json.loads(runner.invoke(app, ["rollout", "status", "gated", *common[:2]]).output)
     assert [r["status"] for r in status["rings"]] == ["promoted", "passed"] and status["status"] == "passed"
 
     common2 = ["--config", str(folder), "--speed", "0", "--report-dir", str(tmp_path / "r2")]
     assert runner.invoke(app, ["rollout", "start", "gated", *common2]).exit_code == 1
-    aborted = runner.invoke(
-        app, ["rollout", "abort", "gated", "--reason", "bad patch", "--report-dir", str(tmp_path / "r2")]
-    )
+    aborted = runner.invoke(app, ["rollout", "abort", "gated", "--reason", "bad patch", *common2[:2]])
     assert aborted.exit_code == 0, aborted.output
     again = runner.invoke(app, ["rollout", "promote", "gated", "--reason", "x", *common2])
     assert again.exit_code == 2  # nothing failed its gate any more: the rollout is aborted
@@ -134,6 +134,7 @@ def test_failed_gate_stops_then_promote_continues_and_abort_ends(tmp_path: Path)
         ("rollouts: [{name: x, rings: [{window: nope}]}]", "rollouts[0].rings[0].window = 'nope'"),
         ("rollouts: [{name: x, rings: [{window: rings-web, min_success_rate: 2}]}]", "min_success_rate = 2"),
         ("rollouts: [{name: x, rings: [{window: rings-web, bake: 5}]}]", "unknown key"),
+        ("rollouts: [{name: x, pause_hours: -1, rings: [{window: rings-web}]}]", "pause_hours = -1"),
     ],
 )
 def test_bad_rollouts_yaml_is_one_line(tmp_path: Path, text: str, expected: str) -> None:
@@ -155,7 +156,7 @@ def test_demo_rollout_exits_zero(tmp_path: Path) -> None:
 
 def test_frozen_set_takes_only_what_the_ring_installed_and_the_gate_counts_attempts(tmp_path: Path) -> None:
     from patchwave.fleet import InstancePatch
-    from patchwave.window.rollout import check_gate, frozen_set, load_state, new_state, save_state
+    from patchwave.window.rollout import check_gate, frozen_set
 
     start = dt.datetime(2026, 11, 29, 2, tzinfo=dt.UTC)
     before, during = start - dt.timedelta(days=3), start + dt.timedelta(minutes=5)
@@ -178,8 +179,5 @@ def test_frozen_set_takes_only_what_the_ring_installed_and_the_gate_counts_attem
     assert not low.passed and "0.67" in low.reason
     assert not check_gate({"patched": 9, "failed_verification": 1}, 0.5, False).passed
     assert check_gate({"patched": 9, "failed_verification": 1}, 0.5, True).passed
-
-    state = new_state("r", ["a", "b"])
-    state.frozen = frozen
-    path = save_state(tmp_path, state, start)
-    assert load_state(tmp_path, "r") == state and list(path.parent.iterdir()) == [path]  # no temp left
+    both = check_gate({"patched": 1, "failed_install": 1}, 0.75, False, "alarm 'x' is in ALARM")
+    assert not both.passed and both.reason == "success rate 0.50 < 0.75; alarm 'x' is in ALARM"

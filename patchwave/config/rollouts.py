@@ -30,6 +30,13 @@ class Rollout(Strict):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
     rings: list[Ring] = Field(min_length=1)
+    pause_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=24 * 30,
+        description="A ring that fails its gate inside a flow run pauses it this long for a typed "
+        "promote/abort (0: fail at once; then promote or abort with the CLI).",
+    )
 
 
 class RolloutsFile(Strict):

@@ -8,9 +8,11 @@ run replaces what it recorded before instead of counting twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Protocol
 
 from patchwave.history.records import RunRecord
+from patchwave.window.rollout import RolloutState
 
 
 class HistoryStore(Protocol):
@@ -27,3 +29,18 @@ class HistoryStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # -- rollouts (patchwave/history/rollouts.py): their durable state
+    def save_rollout(self, state: RolloutState) -> None:
+        """Store a rollout's whole state, replacing the earlier one (one transaction)."""
+        ...
+
+    def rollout(self, name: str) -> RolloutState | None:
+        """A rollout's state, or None when it never started."""
+        ...
+
+    def update_rollout(
+        self, name: str, change: Callable[[RolloutState], RolloutState]
+    ) -> RolloutState | None:
+        """Read, change and write a rollout's state in one transaction (None: no such rollout)."""
+        ...

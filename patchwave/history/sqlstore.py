@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections import defaultdict
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
+from patchwave.history import rollouts_sql
 from patchwave.history.records import InstanceObservation, PatchObservation, RunRecord
+from patchwave.window.rollout import RolloutState
 
 metadata = sa.MetaData()
 
@@ -80,8 +84,17 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+_MIGRATING = threading.Lock()  # alembic's migration context is module-global: one at a time
+
+
 def migrate(engine: sa.Engine) -> None:
-    """Alembic upgrade to head on this engine (the scripts ship inside the package)."""
+    """Alembic upgrade to head on this engine (the scripts ship inside the package). One
+    thread at a time: a rollout's flow and the CLI answering it may open stores at once."""
+    with _MIGRATING:
+        _upgrade(engine)
+
+
+def _upgrade(engine: sa.Engine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(resources.files("patchwave.history") / "migrations"))
     with engine.begin() as connection:
@@ -239,6 +252,20 @@ class SqlHistoryStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- rollouts (tables of migration 0002, patchwave/history/rollouts_sql.py)
+    def save_rollout(self, state: RolloutState) -> None:
+        with self.engine.begin() as conn:
+            rollouts_sql.write(conn, state)
+
+    def rollout(self, name: str) -> RolloutState | None:
+        with self.engine.connect() as conn:
+            return rollouts_sql.read(conn, name)
+
+    def update_rollout(
+        self, name: str, change: Callable[[RolloutState], RolloutState]
+    ) -> RolloutState | None:
+        return rollouts_sql.update(self.engine, name, change)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

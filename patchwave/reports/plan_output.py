@@ -76,6 +76,7 @@ def plan_json(
     snapshots: SnapshotSettings | None = None,
     gates: Mapping[str, Any] | None = None,
     drains: Mapping[str, Any] | None = None,
+    rollouts: list[dict[str, Any]] | None = None,
 ) -> str:
     waves = [
         {
@@ -109,6 +110,7 @@ def plan_json(
             "waves": waves,
             "warnings": list(plan.warnings),
             **({"gates": dict(gates)} if gates is not None else {}),
+            **({"rollouts": rollouts} if rollouts else {}),
         },
         indent=2,
     )

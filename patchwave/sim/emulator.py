@@ -140,6 +140,7 @@ class Emulator(
         self.sim = sim
         self.document = document
         self.calls: list[str] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []  # (operation, parameters) as answered
         self.faults: dict[str, int] = {}
         self._reboot_commands = 0
         self._order: list[str] = []
@@ -210,6 +211,7 @@ class Emulator(
         if handler is None:
             raise AssertionError(f"the emulator does not answer {operation}")
         self.calls.append(operation)
+        self.requests.append((operation, params))
         self.sim.charge(operation)
         with self.sim._lock:  # noqa: SLF001 - one request at a time, as the fleet's verbs
             result: dict[str, Any] = handler(params)

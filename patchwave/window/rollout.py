@@ -5,20 +5,19 @@ ran "whatever the baseline approves today" would install in production what no c
 saw. So after ring 1 the packages its instances installed *during the ring* (installed_time at
 or after the ring's start) are frozen, per operating system, and every later ring runs its
 window with them as the install override. The gate between rings reads the ring's report.
-State is one small JSON file per rollout, replaced atomically (temp file + os.replace), so a
-killed process leaves the previous state or the new one, never half of one.
+The state is durable in the history store (``patchwave/history/rollouts.py``), written whole
+in one transaction each time, so a killed process leaves the previous state or the new one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from patchwave.errors import ConfigError
 from patchwave.fleet import InstancePatch
 
 STATUSES = ("pending", "running", "baking", "passed", "failed_gate", "promoted", "aborted")
@@ -56,19 +55,24 @@ class GateResult:
 
 
 def check_gate(
-    totals: Mapping[str, int], min_success_rate: float, allow_failed_verification: bool
+    totals: Mapping[str, int],
+    min_success_rate: float,
+    allow_failed_verification: bool,
+    alarm: str = "",
 ) -> GateResult:
-    """Ring success rate = patched / attempted (1.0 when nothing was attempted)."""
+    """Ring success rate = patched / attempted (1.0 when nothing was attempted); no failed
+    verification unless allowed; no alarm during the bake (``alarm``: what the bake saw)."""
     attempted = sum(totals.get(k, 0) for k in ATTEMPTED)
     rate = totals.get("patched", 0) / attempted if attempted else 1.0
     failed_verification = totals.get("failed_verification", 0)
+    reasons = []
     if rate < min_success_rate:
-        return GateResult(
-            False, rate, failed_verification, f"success rate {rate:.2f} < {min_success_rate:.2f}"
-        )
+        reasons.append(f"success rate {rate:.2f} < {min_success_rate:.2f}")
     if failed_verification and not allow_failed_verification:
-        return GateResult(False, rate, failed_verification, f"{failed_verification} failed verification")
-    return GateResult(True, rate, failed_verification, "")
+        reasons.append(f"{failed_verification} failed verification")
+    if alarm:
+        reasons.append(alarm)
+    return GateResult(not reasons, rate, failed_verification, "; ".join(reasons))
 
 
 @dataclass
@@ -89,6 +93,7 @@ class RolloutState:
     status: str = "pending"
     reason: str = ""
     updated_at: str = ""
+    paused_run: str = ""  # the flow run paused for a typed promote/abort, while it waits
 
     def next_ring(self) -> int | None:
         """The index of the first ring not yet passed/promoted (None: all done)."""
@@ -99,34 +104,49 @@ class RolloutState:
 
 
 def state_path(report_dir: Path | str, name: str) -> Path:
+    """Where rollouts kept their state before the history store (read once, then migrated)."""
     return Path(report_dir) / ".rollouts" / f"{name}.json"
 
 
-def save_state(report_dir: Path | str, state: RolloutState, now: dt.datetime) -> Path:
-    """Write the state atomically: a temp file in the same folder, fsync, then os.replace."""
-    path = state_path(report_dir, state.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state.updated_at = now.isoformat()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{state.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(state), handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def load_state(report_dir: Path | str, name: str) -> RolloutState | None:
+    """A state file an earlier patchwave wrote (``patchwave/history/rollouts.py`` migrates it)."""
     path = state_path(report_dir, name)
     if not path.exists():
         return None
     data = json.loads(path.read_text())
     rings = [RingState(**r) for r in data.pop("rings")]
     return RolloutState(rings=rings, **data)
+
+
+def decide(state: RolloutState, status: str, reason: str, now: dt.datetime) -> RolloutState:
+    """An operator's decision on a rollout (CLI or the paused run's form), in place:
+    ``promoted``: the ring that failed its gate is promoted and the rollout runs on;
+    ``aborted``: the rollout ends, no ring still to run will. Either ends a wait for a decision."""
+    if not reason.strip():
+        raise ConfigError("rollout", "--reason", reason, "a reason is required")
+    if status == "promoted":
+        failed = [r for r in state.rings if r.status == "failed_gate"]
+        if not failed:
+            raise ConfigError(
+                "rollout", "name", state.name, f"no ring failed its gate (status {state.status})"
+            )
+        failed[0].status, failed[0].reason = "promoted", reason
+        state.status, state.reason = "running", ""
+    else:
+        state.status, state.reason = "aborted", reason
+        for ring in state.rings:
+            if ring.status in ("pending", "failed_gate"):
+                ring.status = "aborted"
+    state.paused_run = ""
+    state.updated_at = now.isoformat()
+    return state
+
+
+def adopt(state: RolloutState, stored: RolloutState) -> RolloutState:
+    """Make ``state`` (the flow's object) what the store holds now, in place."""
+    for item in fields(state):
+        setattr(state, item.name, getattr(stored, item.name))
+    return state
 
 
 def new_state(name: str, windows: Sequence[str]) -> RolloutState:
