@@ -217,6 +217,7 @@ class WaveRunner:
         self.error_floor = 0  # errors a run that died had counted when it halted (resume)
         self.halt_recorded = False
         self.resumed = False
+        self.scan_adopted: set[str] = set()  # verification scans a run that died had sent
         self.alarms = settings.alarms_for(wave.name)
         self.alarm_reason = ""  # set when one of the wave's alarms halted it
         self.last_alarm_look: dt.datetime | None = None
@@ -269,6 +270,8 @@ class WaveRunner:
                         self.finished_after_start += 1
                 if not open_members:  # finished before the run died: its errors still count
                     self.retired_install_errors += self.listed_errors[entry["command_id"]]
+            if entry["operation"] == "Scan":
+                self.scan_adopted.update(open_members)
             if open_members:
                 self.tracker.adopt(
                     entry["command_id"],
@@ -704,6 +707,9 @@ class WaveRunner:
         )
 
     def _to_verify(self, instance_ids: Sequence[str]) -> None:
+        # a resumed run adopts the dead run's install and its verification scan alike: the
+        # scan's result verifies the instance, a second scan would run beside its next step
+        instance_ids = [i for i in instance_ids if i not in self.scan_adopted]
         if not instance_ids:
             return
         if not self.verifying.ids:
