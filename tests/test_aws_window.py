@@ -13,6 +13,7 @@ from patchwave.aws.fleet import AwsFleet
 from patchwave.aws.session import AwsClients, check_credentials
 from patchwave.config.aws import AwsSettings
 from patchwave.connect import FleetHandle
+from patchwave.sim.emulator_elbv2 import TARGET_GROUP
 from tests.aws_emulator import Emulator
 from tests.helpers import group, ids, spec, window, world
 
@@ -69,11 +70,7 @@ def test_a_window_on_the_aws_adapter_matches_the_simulator(config, tmp_path: Pat
     settings = AwsSettings.model_validate(
         {
             "region": "eu-west-1",
-            "health": {
-                "target_group_arns": [
-                    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef"
-                ]
-            },
+            "health": {"target_group_arns": [TARGET_GROUP]},  # the group the emulator answers for health
         }
     )
     aws = AwsFleet(clients, settings, clock=backing_clock)
