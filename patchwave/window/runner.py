@@ -94,7 +94,7 @@ class WaveSettings:
         return next((policy for name, policy in self.drains if name == wave), None)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per instance (issue 13, memory)
 class InstanceResult:
     instance_id: str
     wave: str
@@ -990,7 +990,8 @@ class WaveRunner:
             self.drain.settle(instance_id)  # out of service: put back
         if instance_id in self.started_at:
             # shallow (no dataclasses.asdict deep copy): its fields are scalars
-            self.record("outcome", own=own, counted=force_error, **vars(result))
+            fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+            self.record("outcome", own=own, counted=force_error, **fields)
 
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
