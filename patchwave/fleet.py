@@ -26,7 +26,7 @@ ACTIVE_STATUSES = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})
 MAX_IDS_PER_CALL = 50
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: held by the thousand (issue 13, memory)
 class ManagedInstance:
     """A node Systems Manager manages: an EC2 instance (i-) or an on-premises node (mi-)."""
 
@@ -114,7 +114,7 @@ class CommandProgress:
     error_count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: held by the thousand (issue 13, memory)
 class Invocation:
     """One instance's part of a command (ListCommandInvocations)."""
 
@@ -128,7 +128,7 @@ class Invocation:
         return self.status in TERMINAL_STATUSES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: held by the thousand (issue 13, memory)
 class InstancePatchState:
     """What DescribeInstancePatchStates reports for one instance after its last operation."""
 
@@ -154,7 +154,7 @@ class InstancePatchState:
         return (self.missing + self.failed + self.installed_pending_reboot + self.installed_rejected) == 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: held by the thousand (issue 13, memory)
 class ComplianceSummary:
     """Patch compliance of one instance by severity (ListResourceComplianceSummaries)."""
 

@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,18 @@ DURABLE = frozenset({"start", "plan", "intents", "reboot_intent", "halt", "wave_
 def encode(kind: str, data: dict[str, Any]) -> bytes:
     body = json.dumps({"kind": kind, **data}, default=_default, ensure_ascii=True)
     return f"{zlib.crc32(body.encode()):08x} {body}\n".encode()
+
+
+def intact(raw: bytes) -> bool:
+    """Whether a line reads back (ASCII, as ``encode`` writes it, with a matching checksum),
+    without decoding its JSON."""
+    crc, sep, body = raw.partition(b" ")
+    if not sep or len(crc) != 8 or not body.isascii():
+        return False
+    try:
+        return int(crc, 16) == zlib.crc32(body)
+    except ValueError:
+        return False
 
 
 def decode(raw: bytes) -> dict[str, Any] | None:
@@ -95,7 +108,7 @@ class Ledger:
             return
         if self._handle is None:
             if not self._checked:
-                self.entries()  # repairs a torn tail before anything is appended
+                self._read(None)  # repairs a torn tail before anything is appended
             self.path.parent.mkdir(parents=True, exist_ok=True)
             ledger_lock.claim(self.path)  # one writing process per ledger
             self._handle = self.path.open("ab")
@@ -112,45 +125,55 @@ class Ledger:
     def entries(self) -> list[dict[str, Any]]:
         """Every good line; a damaged tail is set aside (and the file truncated), a damaged
         middle line is refused."""
+        found: list[dict[str, Any]] = []
+        self._read(found.append)
+        return found
+
+    def _read(self, keep: Callable[[dict[str, Any]], None] | None) -> None:
+        """Read the ledger line by line (never whole), decoding each line for ``keep``, or only
+        checking it when there is none: before the first append of each wave's task, which
+        needs the tail repaired, not the earlier records (decoding them all was a transient
+        of the whole run's records, 30 MB at 10,000 instances)."""
         if not self.path.exists():
             self._checked = True
-            return []
+            return
         if not self.path.is_file():
             raise ConfigError(str(self.path), "<file>", None, "not a regular file")
-        data = self.path.read_bytes()
-        found: list[dict[str, Any]] = []
         good_end = 0
         first_bad: int | None = None  # line number of the first damaged line
         offset = 0
-        for number, raw in enumerate(data.split(b"\n"), start=1):
-            end = offset + len(raw) + 1
-            complete = end <= len(data)
-            offset = end
-            if not raw and not complete:
-                break  # the file ended with a newline
-            entry = decode(raw) if complete else None
-            if entry is None:
-                if first_bad is None:
-                    first_bad = number
-                continue
-            if first_bad is not None:
-                raise LedgerDamaged(
-                    f"{self.path}: line {first_bad}: damaged ledger line (torn or altered) "
-                    f"before good ones; the run cannot be resumed safely from it"
-                )
-            found.append(entry)
-            good_end = end
+        with self.path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                offset += len(line)
+                complete = line.endswith(b"\n")
+                raw = line[:-1]
+                entry = decode(raw) if complete and keep is not None else None
+                good = entry is not None if keep is not None else complete and intact(raw)
+                if not good:
+                    if first_bad is None:
+                        first_bad = number
+                    continue
+                if first_bad is not None:
+                    raise LedgerDamaged(
+                        f"{self.path}: line {first_bad}: damaged ledger line (torn or altered) "
+                        f"before good ones; the run cannot be resumed safely from it"
+                    )
+                if keep is not None and entry is not None:
+                    keep(entry)
+                good_end = offset
         if first_bad is not None:
             ledger_lock.claim(self.path)  # never cut the tail another process is writing
-            self._set_aside(data, good_end, first_bad)
+            self._set_aside(good_end, first_bad)
         self._checked = True
-        return found
 
-    def _set_aside(self, data: bytes, good_end: int, line: int) -> None:
+    def _set_aside(self, good_end: int, line: int) -> None:
+        with self.path.open("rb") as handle:
+            handle.seek(good_end)
+            tail = handle.read()
         number = 1
         while (aside := self.path.with_name(f"{self.path.name}.torn-{number}")).exists():
             number += 1
-        aside.write_bytes(data[good_end:])
+        aside.write_bytes(tail)
         with self.path.open("r+b") as handle:
             handle.truncate(good_end)
             os.fsync(handle.fileno())
@@ -159,7 +182,7 @@ class Ledger:
             "%s: damaged tail from line %d (%d bytes) set aside in %s; resuming from the last good line",
             self.path,
             line,
-            len(data) - good_end,
+            len(tail),
             aside.name,
         )
 

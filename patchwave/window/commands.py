@@ -83,6 +83,9 @@ class CommandTracker:
         self.refused: dict[str, str] = {}  # instance id -> why no command could be sent to it
         # written to the ledger (and fsynced) before the commands it is given are sent
         self.intend: Callable[[list[PatchCommand], dt.datetime], None] = lambda commands, deadline: None
+        # by operation: settles commands that left the executing stage without listing their
+        # invocations, or leaves them out to be listed (verification: window/scan_reports.py)
+        self.settle: dict[str, Callable[[list[TrackedCommand]], dict[str, list[Invocation]]]] = {}
 
     def drain_refused(self) -> dict[str, str]:
         """Instances a send left out because they are no longer managed (each returned once)."""
@@ -191,11 +194,16 @@ class CommandTracker:
             return result
         progress = self.fleet.command_progress(list(self.active))
         now = self.clock.now()
+        known_by_reads = self._settled([t for c, t in self.active.items() if c not in progress])
         for command_id, tracked in list(self.active.items()):
             state = progress.get(command_id)
             if state is None:
                 # no longer executing: its invocations say how each instance ended
-                self._list(tracked, result, now)
+                known = known_by_reads.get(command_id)
+                if known is None:
+                    self._list(tracked, result, now)
+                else:
+                    self._take(tracked, known, result, now)
                 settled = set(tracked.finished) | tracked.abandoned
                 grew = len(settled) - tracked.completed
                 tracked.completed = len(settled)
@@ -216,8 +224,21 @@ class CommandTracker:
                 self._list(tracked, result, now)
         return result
 
+    def _settled(self, left: list[TrackedCommand]) -> dict[str, list[Invocation]]:
+        found: dict[str, list[Invocation]] = {}
+        for operation, settle in self.settle.items():
+            mine = [t for t in left if t.operation == operation]
+            if mine:
+                found.update(settle(mine))
+        return found
+
     def _list(self, tracked: TrackedCommand, result: PollResult, now: dt.datetime) -> None:
-        for invocation in self.fleet.list_invocations(tracked.command_id):
+        self._take(tracked, self.fleet.list_invocations(tracked.command_id), result, now)
+
+    def _take(
+        self, tracked: TrackedCommand, invocations: Sequence[Invocation], result: PollResult, now: dt.datetime
+    ) -> None:
+        for invocation in invocations:
             iid = invocation.instance_id
             if iid in tracked.finished or iid in tracked.abandoned:
                 continue

@@ -24,7 +24,7 @@ from patchwave.window.ratespec import concurrency_for, errors_tolerated
 from patchwave.window.targeting import tags_match
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per instance (issue 13, memory)
 class PlannedInstance:
     instance_id: str
     wave: str

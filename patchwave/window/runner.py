@@ -55,6 +55,7 @@ from patchwave.window.planning import PlannedInstance, WavePlan
 from patchwave.window.polling import PollPolicy
 from patchwave.window.ratecontrol import RateControl
 from patchwave.window.ratespec import concurrency_for
+from patchwave.window.scan_reports import ScanReports, reported_by
 from patchwave.window.snapshots import FAILED_DETAILS, SnapshotPolicy, SnapshotStage
 
 STALE_RECHECK = dt.timedelta(seconds=60)  # how often a stale patch state is read again
@@ -93,7 +94,7 @@ class WaveSettings:
         return next((policy for name, policy in self.drains if name == wave), None)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one per instance (issue 13, memory)
 class InstanceResult:
     instance_id: str
     wave: str
@@ -183,6 +184,8 @@ class WaveRunner:
             fleet, clock, eager=frozenset({"Install"}) if controlled else frozenset()
         )
         self.tracker.intend = self._record_intents
+        self.scan_reports = ScanReports(fleet, settings.snapshot_id)  # verification: states first
+        self.tracker.settle["Scan"] = self.scan_reports.settle
         self.snapshots = (
             SnapshotStage(fleet, clock, settings.snapshots, settings.run_id, wave.name, self.record, resume)
             if settings.snapshots is not None
@@ -391,6 +394,7 @@ class WaveRunner:
         self._on_overdue(polled.overdue)
         self._check_reboots()
         self._check_awaited()
+        self.scan_reports.forget()
         self.rate.errors = self._error_total()
         if self.rate.halted and not self.halt_recorded:
             self.halt_recorded = True
@@ -811,7 +815,7 @@ class WaveRunner:
     def _read_awaited(self, instance_ids: list[str]) -> None:
         """Read patch states; act on those this run's command reported; keep waiting for the
         others until the scan timeout."""
-        states = self.fleet.patch_states(instance_ids)
+        states = self.scan_reports.states(instance_ids)
         now = self.clock.now()
         fresh: dict[str, list[str]] = {"Install": [], "Scan": []}
         for iid in instance_ids:
@@ -841,12 +845,7 @@ class WaveRunner:
 
     def _reported_by(self, state: InstancePatchState, awaited: _Awaited) -> bool:
         """Whether a patch state is the report of this run's command (not an older one)."""
-        return (
-            state.operation == awaited.operation
-            and state.snapshot_id == self.settings.snapshot_id
-            and state.operation_end_time is not None
-            and state.operation_end_time >= awaited.sent_at
-        )
+        return reported_by(state, awaited.operation, self.settings.snapshot_id, awaited.sent_at)
 
     def _verify(self, instance_ids: list[str], states: dict[str, InstancePatchState]) -> None:
         passed: list[str] = []
@@ -997,7 +996,8 @@ class WaveRunner:
             self.drain.settle(instance_id)  # out of service: put back
         if instance_id in self.started_at:
             # shallow (no dataclasses.asdict deep copy): its fields are scalars
-            self.record("outcome", own=own, counted=force_error, **vars(result))
+            fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+            self.record("outcome", own=own, counted=force_error, **fields)
 
     def _error_total(self) -> int:
         """Install errors by the fleet's counters (they arrive before the invocations are
