@@ -36,7 +36,7 @@ def test_sigkill_mid_wave_then_resume_starts_nothing_twice(config, tmp_path: Pat
     )
     (folder / "windows.yaml").write_text(yaml.safe_dump({"windows": [win.model_dump(mode="json")]}))
     fleet_spec = spec([group("a", MEMBERS)], install_minutes={"median": 8, "p99": 12}).model_dump(mode="json")
-    fleet_spec["clock"] = {"mode": "scaled", "speed": 150}
+    fleet_spec["clock"] = {"mode": "scaled", "speed": 300}
     fleet_spec["state_file"] = str(tmp_path / "fleet-state.pickle")
     (tmp_path / "fleet.yaml").write_text(yaml.safe_dump(fleet_spec))
     reports = tmp_path / "reports"

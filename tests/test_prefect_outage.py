@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def roomy_config(tmp_path: Path) -> Path:
     """The demo config with a longer weekly-test window: on the scaled clock (400x) every real
     second the dead API's client retries take is more than six simulated minutes, which can
-    push the demo window (with its drain waits) past its cutoff -- an artefact of the speed-up,
+    push the demo window past its cutoff -- an artefact of the speed-up,
     not of the outage, and not what this test is about."""
     folder = tmp_path / "config"
     shutil.copytree(ROOT / "config", folder)
